@@ -58,7 +58,7 @@ class Event:
     time: datetime = field(default_factory=now)
     datacontenttype: str = JSON
     dataschema: str | None = None
-    extensions: Mapping[str, str] = field(default=_EMPTY)
+    extensions: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
 
     @classmethod
     def new(
