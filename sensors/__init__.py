@@ -1,0 +1,1 @@
+"""Sensors: the Sensor manifest model (``sensors.spec``); matching and firing come later."""

@@ -1,0 +1,38 @@
+"""The errors of Herald's CEL engine.
+
+::
+
+    HeraldError
+    └── CelError                 a CEL expression failed to compile or to evaluate
+        ├── CelSyntaxError       the text is not CEL (carries ``position``, ``line``, ``column``)
+        └── CelEvalError         evaluating against one activation failed
+
+Every message names what failed (the sub-expression when there is one), so a log
+line with the event id is enough to see why a filter did not match.
+"""
+
+from __future__ import annotations
+
+from herald.core.errors import HeraldError
+
+
+class CelError(HeraldError):
+    """A CEL expression could not be compiled or evaluated."""
+
+
+class CelSyntaxError(CelError):
+    """The expression text is not valid CEL; ``position`` is the 0-based offset."""
+
+    def __init__(self, message: str, *, text: str = "", position: int = 0) -> None:
+        self.text = text
+        self.position = position
+        before = text[:position]
+        self.line = before.count("\n") + 1
+        self.column = position - (before.rfind("\n") + 1) + 1
+        self.reason = message
+        where = f"line {self.line}, column {self.column}"
+        super().__init__(f"CEL syntax error at {where}: {message}")
+
+
+class CelEvalError(CelError):
+    """Evaluating a compiled expression failed (no such key, type mismatch, overflow...)."""

@@ -1,0 +1,38 @@
+"""CEL value types that Python has no native spelling for.
+
+CEL distinguishes ``int`` (int64) from ``uint`` (uint64); a plain Python ``int``
+is a CEL ``int``, and :class:`Uint` marks a CEL ``uint``. :class:`CelType` is the
+value of a CEL type expression (``type(1) == int``).
+"""
+
+from __future__ import annotations
+
+
+class Uint(int):
+    """A CEL ``uint`` (0 .. 2**64-1); a plain ``int`` is a CEL ``int``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Uint({int(self)})"
+
+
+class CelType:
+    """A CEL type value such as ``int`` or ``map``; compares by name."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CelType) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(("CelType", self.name))
+
+    def __repr__(self) -> str:
+        return f"CelType({self.name!r})"
+
+    def __str__(self) -> str:
+        return self.name
