@@ -1,0 +1,1 @@
+"""Triggers: one module per trigger type, each with its manifest spec model."""
