@@ -3,7 +3,9 @@
 A trigger parameter copies a value from an event (its context or its data) into
 a JSON path of the trigger template or of the payload being built, as Argo
 Events' ``TriggerParameter`` does. This module only models and checks them; how
-they are resolved against events lives with the sensor runtime.
+they are resolved against events is the second half of this module
+(:func:`resolve`, :func:`apply_parameters`, :func:`construct_payload`), used
+by the sensor for template parameters and by trigger adapters for payloads.
 
 Secure headers (HTTP and Kafka triggers) are here rather than in either trigger
 module because sibling trigger modules never import each other.
@@ -11,11 +13,16 @@ module because sibling trigger modules never import each other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
+import orjson
 from pydantic import Field, field_validator, model_validator
 
+from bus.event import Event
+from herald.core.errors import PermanentTriggerError
+from herald.core.jsonpath import MISSING, get, set_path
 from herald.core.model import Spec
 from herald.core.refs import ConfigMapKeySelector, SecretKeySelector
 
@@ -128,3 +135,127 @@ class SecureHeader(Spec):
 
     name: str = Field(min_length=1, description="Header name.")
     value_from: ValueFromSource = Field(description="Where the header value is read from.")
+
+
+# ------------------------------------------------------------------------ resolution
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A parameter's value: its text, and the raw JSON value when it may be set raw."""
+
+    text: str
+    raw: Any = MISSING
+
+    def value(self, use_raw: bool) -> Any:
+        """What to write at ``dest``: the raw value if asked for and not a string."""
+        return self.raw if use_raw and self.raw is not MISSING else self.text
+
+
+def _json_text(value: Any) -> str:
+    """A JSON value as gjson renders a result: strings bare, everything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z).decode()
+
+
+def event_json(event: Event) -> Any:
+    """The whole event as a parameter without a key sees it: context and data."""
+    return {"context": _context_json(event), "data": event.data}
+
+
+def _context_json(event: Event) -> dict[str, Any]:
+    ctx = event.context()
+    ctx["time"] = event.time.isoformat().replace("+00:00", "Z")
+    return ctx
+
+
+def resolve(src: TriggerParameterSource, events: Mapping[str, Event]) -> Resolved | None:
+    """The value of one parameter source for ``events``, as Argo's ResolveParamValue.
+
+    Order: template (not supported yet: an error), then key, then ``value`` as
+    the fallback. Returns None when the dependency has no event and there is
+    no ``value`` (the parameter is skipped, as in Argo). Raises
+    :class:`PermanentTriggerError` when a key does not resolve and there is no
+    fallback.
+    """
+    event = events.get(src.dependency_name)
+    if event is None:
+        return Resolved(src.value) if src.value is not None else None
+    if src.context_template is not None or src.data_template is not None:
+        raise PermanentTriggerError(
+            f"parameter from {src.dependency_name!r}: contextTemplate/dataTemplate are not "
+            "supported yet; use contextKey/dataKey"
+        )
+    if src.context_key is None and src.data_key is None:
+        if src.value is not None:
+            return Resolved(src.value)
+        whole = event_json(event)
+        return Resolved(_json_text(whole), whole)
+    if src.data_key is not None:
+        found, key, where = get(event.data, src.data_key), src.data_key, "data"
+    else:
+        assert src.context_key is not None
+        found, key, where = get(_context_json(event), src.context_key), src.context_key, "context"
+    if found is not MISSING:
+        if isinstance(found, str):
+            return Resolved(found)
+        return Resolved(_json_text(found), found)
+    if src.value is not None:
+        return Resolved(src.value)
+    raise PermanentTriggerError(
+        f"parameter from {src.dependency_name!r}: {where} key {key!r} does not exist in event "
+        f"{event.id} and no value is given as a fallback"
+    )
+
+
+def apply_parameters(
+    document: Any, parameters: Sequence[TriggerParameter], events: Mapping[str, Event]
+) -> Any:
+    """Apply parameters to a JSON document (a template or a resource), in order.
+
+    ``append`` and ``prepend`` join with the text already at ``dest`` (the
+    result is a string, as in Argo); ``overwrite`` replaces it.
+    """
+    for param in parameters:
+        resolved = resolve(param.src, events)
+        if resolved is None:
+            continue
+        value = resolved.value(bool(param.src.use_raw_data))
+        if param.operation in ("append", "prepend"):
+            current = get(document, param.dest) if param.dest else MISSING
+            if current is not MISSING:
+                existing = _json_text(current)
+                value = (
+                    existing + resolved.text
+                    if param.operation == "append"
+                    else resolved.text + existing
+                )
+        document = set_path(document, param.dest, value)
+    return document
+
+
+def construct_payload(parameters: Sequence[TriggerParameter], events: Mapping[str, Event]) -> Any:
+    """A JSON body built from payload parameters, as Argo's ConstructPayload.
+
+    An entry with an empty ``dest`` makes its value the whole body (raw JSON
+    when it is JSON). Returns None when no parameter resolved.
+    """
+    body: Any = None
+    for param in parameters:
+        resolved = resolve(param.src, events)
+        if resolved is None:
+            continue
+        if not param.dest:
+            if resolved.raw is not MISSING:
+                return resolved.raw
+            try:
+                return orjson.loads(resolved.text)
+            except orjson.JSONDecodeError:
+                return resolved.text
+        body = set_path(
+            body if body is not None else {},
+            param.dest,
+            resolved.value(bool(param.src.use_raw_data)),
+        )
+    return body

@@ -69,7 +69,9 @@ class Backoff(Spec):
         """How many attempts in all (at least one)."""
         return self.steps if self.steps else default
 
-    def delays(self, *, default_steps: int = 5, rng: random.Random | None = None) -> Iterator[float]:
+    def delays(
+        self, *, default_steps: int = 5, rng: random.Random | None = None
+    ) -> Iterator[float]:
         """The waits between attempts: ``attempts() - 1`` delays."""
         rnd = rng or random
         delay = self.duration_seconds()

@@ -1,0 +1,95 @@
+"""The Trigger protocol, the context triggers run in, and the registry of types.
+
+A sensor resolves a trigger's template parameters, then calls ``fire(spec,
+events)`` with the resolved spec model of the trigger's type and the events
+(by dependency name) that satisfied its conditions. ``fire`` returns a short
+outcome for the log line, or raises :class:`~herald.core.errors.TemporaryTriggerError`
+(retry with backoff) or :class:`~herald.core.errors.PermanentTriggerError` (go
+to the DLQ trigger). Any other exception is a bug in the adapter and is treated
+as permanent.
+
+Dispatch is by the template's field name (``http``, ``log``, ...) through
+:data:`REGISTRY`, whose values name the adapter class lazily, so that importing
+this module loads no optional client.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import aiohttp
+
+from bus.event import Event
+from herald.core.errors import ConfigError
+from herald.core.refs import SecretStore
+
+
+@dataclass(slots=True)
+class TriggerContext:
+    """What a trigger adapter may use: names for logs and labels, secrets, shared clients."""
+
+    sensor: str
+    trigger: str
+    secrets: SecretStore = field(default_factory=SecretStore)
+    slack_api_url: str = "https://slack.com/api"
+    allowed_statuses: frozenset[int] | None = None
+    """``policy.status.allow``: when set, exactly the response codes that count as success."""
+    _http: aiohttp.ClientSession | None = None
+
+    def http(self) -> aiohttp.ClientSession:
+        """A shared HTTP client session, created on first use (inside the event loop)."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, enable_cleanup_closed=True),
+                skip_auto_headers=("User-Agent",),
+                headers={"User-Agent": "herald"},
+            )
+        return self._http
+
+    async def close(self) -> None:
+        """Close the shared clients this context created."""
+        if self._http is not None and not self._http.closed:
+            await self._http.close()
+
+
+@runtime_checkable
+class Trigger(Protocol):
+    """One trigger of one sensor, ready to fire."""
+
+    async def fire(self, spec: Any, events: Mapping[str, Event]) -> str:
+        """Act once for ``events``; return a short outcome for the log (``HTTP 200``)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the trigger holds (connections, producers)."""
+        ...
+
+
+class TriggerFactory(Protocol):
+    """Builds the trigger for a spec once, when the sensor starts."""
+
+    def __call__(self, spec: Any, context: TriggerContext) -> Trigger: ...
+
+
+REGISTRY: dict[str, str] = {
+    "http": "triggers.http:HTTPTriggerRunner",
+    "log": "triggers.log:LogTriggerRunner",
+}
+"""Spec field name of a trigger type -> ``module:attribute`` of its factory."""
+
+
+def factory(kind: str) -> TriggerFactory:
+    """The factory for trigger type ``kind``; ConfigError when Herald cannot run it."""
+    target = REGISTRY.get(kind)
+    if target is None:
+        raise ConfigError(
+            f"trigger type {kind!r} cannot run in this version of Herald "
+            f"(runnable: {', '.join(sorted(REGISTRY))})"
+        )
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    made: TriggerFactory = getattr(module, attribute)
+    return made
