@@ -8,25 +8,35 @@
 
 Activations are plain Python/JSON values (dict, list, str, int, float, bool,
 None) plus ``datetime`` (tz-aware, a CEL timestamp), ``timedelta`` (a CEL
-duration), ``bytes`` and :class:`Uint` (a CEL uint). Compilation raises
-:class:`CelSyntaxError`; evaluation raises :class:`CelEvalError`; both are
-:class:`CelError`, a :class:`herald.core.errors.HeraldError`.
+duration), ``bytes`` and :class:`Uint` (a CEL uint); they are read in place,
+never converted, so evaluation costs what the expression touches, not what
+the event weighs. Results use the same types (a CEL type value is a
+:class:`CelType`, an optional an :class:`OptionalValue`).
+
+Compilation raises :class:`CelSyntaxError`; evaluation raises
+:class:`CelEvalError`; both are :class:`CelError`, a
+:class:`herald.core.errors.HeraldError`. The pieces: :mod:`.lexer` and
+:mod:`.parser` (text to :mod:`.nodes`), :mod:`.compiler` (nodes to closures),
+:mod:`.runtime` (operators and conversions), :mod:`.stdlib` (functions),
+:mod:`.timeutil` (timestamps and durations).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sensors.cel._celpy_backend import CelpyProgram
+from sensors.cel.compiler import Compiler
 from sensors.cel.errors import CelError, CelEvalError, CelSyntaxError
-from sensors.cel.values import CelType, Uint
+from sensors.cel.parser import parse
+from sensors.cel.values import CelType, OptionalValue, Uint
 
 __all__ = [
     "CelError",
     "CelEvalError",
     "CelSyntaxError",
     "CelType",
+    "OptionalValue",
     "Program",
     "Uint",
     "compile",
@@ -34,18 +44,43 @@ __all__ = [
 
 
 class Program:
-    """A compiled CEL expression; evaluate it against many activations."""
+    """A compiled CEL expression; evaluate it against many activations.
 
-    __slots__ = ("_impl", "references", "text")
+    Programs are immutable and hold no per-evaluation state, so one program may
+    be evaluated concurrently from several threads or tasks.
+    """
+
+    __slots__ = ("_fn", "references", "text")
+
+    text: str
+    references: frozenset[str]
+    """The top-level identifiers the expression reads (``{"body"}``), so callers
+    can bind only what is needed."""
 
     def __init__(self, text: str) -> None:
+        tree = parse(text)
+        compiler = Compiler(text)
+        self._fn: Callable[[Mapping[str, Any]], Any] = compiler.compile(tree)
         self.text = text
-        self._impl = CelpyProgram(text)
-        self.references: frozenset[str] = self._impl.references
+        self.references = frozenset(compiler.references)
 
     def evaluate(self, activation: Mapping[str, Any]) -> Any:
         """Evaluate against ``activation``; raise :class:`CelEvalError` on a CEL error."""
-        return self._impl.evaluate(activation)
+        try:
+            return self._fn(activation)
+        except CelEvalError as e:
+            if e.expression is None:
+                e.expression = self.text
+            raise
+        except RecursionError:
+            raise CelEvalError(
+                "expression too deeply nested to evaluate", expression=self.text
+            ) from None
+        except (TypeError, ValueError, AttributeError, OverflowError, KeyError) as e:
+            # A value CEL has no type for (a naive datetime, a set ...) reached an operator.
+            raise CelEvalError(
+                f"cannot evaluate on this input: {type(e).__name__}: {e}", expression=self.text
+            ) from e
 
     def __repr__(self) -> str:
         return f"cel.compile({self.text!r})"

@@ -35,4 +35,18 @@ class CelSyntaxError(CelError):
 
 
 class CelEvalError(CelError):
-    """Evaluating a compiled expression failed (no such key, type mismatch, overflow...)."""
+    """Evaluating a compiled expression failed (no such key, type mismatch, overflow...).
+
+    ``reason`` says what failed; ``expression`` is the sub-expression where it
+    failed, filled in by the innermost node that knows it.
+    """
+
+    def __init__(self, reason: str, *, expression: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.expression = expression
+
+    def __str__(self) -> str:
+        if self.expression is None:
+            return self.reason
+        return f"{self.reason} (in `{self.expression}`)"

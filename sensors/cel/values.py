@@ -36,3 +36,20 @@ class CelType:
 
     def __str__(self) -> str:
         return self.name
+
+
+class OptionalValue:
+    """A CEL ``optional_type`` value: ``optional.of(x)`` or ``optional.none()``."""
+
+    __slots__ = ("has_value", "value")
+
+    def __init__(self, value: object = None, *, has_value: bool = True) -> None:
+        self.has_value = has_value
+        self.value = value if has_value else None
+
+    def __repr__(self) -> str:
+        return f"optional.of({self.value!r})" if self.has_value else "optional.none()"
+
+
+NO_VALUE = OptionalValue(has_value=False)
+"""The empty optional, ``optional.none()``."""

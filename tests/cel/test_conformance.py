@@ -35,7 +35,7 @@ CORE = (
     "string_ext",
     "timestamps",
 )
-CORE_FLOOR = 0.70
+CORE_FLOOR = 0.99
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
