@@ -204,7 +204,7 @@ def load_text(text: str, filename: str, result: LoadResult | None = None) -> Loa
 def _documents(text: str, filename: str, result: LoadResult) -> Iterator[tuple[int, Any]]:
     index = 0
     try:
-        for doc in yaml.load_all(text, Loader=_StrictLoader):  # noqa: S506 (safe subclass)
+        for doc in yaml.load_all(text, Loader=_StrictLoader):
             index += 1
             if doc is None:
                 continue

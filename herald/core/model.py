@@ -16,8 +16,9 @@ class Spec(BaseModel):
 
     Python attributes are snake_case; the manifest spells them in camelCase
     exactly as Argo Events does, and only that spelling is accepted (build
-    instances with ``Model.model_validate({...})`` in camelCase). Fields whose Argo name is not the camelCase of
-    the attribute (``url`` vs ``URL``, ``appID``) set their alias explicitly.
+    instances with ``Model.model_validate({...})`` in camelCase). Fields whose
+    Argo name is not the camelCase of the attribute (``url`` vs ``URL``,
+    ``appID``) set their alias explicitly.
     """
 
     model_config = ConfigDict(
