@@ -47,6 +47,55 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_INVALID
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from herald import logs
+    from herald.core.errors import HeraldError
+    from herald.loader import LoadIOError, load_paths
+    from herald.runner import run
+    from herald.settings import Settings
+
+    overrides = {
+        key: value
+        for key, value in {
+            "bus_url": args.bus,
+            "state_dir": args.state_dir,
+            "secrets_dir": args.secrets_dir,
+            "configmaps_dir": args.configmaps_dir,
+            "http_host": args.host,
+            "log_level": args.log_level,
+            "log_format": args.log_format,
+        }.items()
+        if value is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:
+        for err in e.errors(include_url=False):
+            print(f"herald run: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    logs.setup(settings.log_level, settings.log_format)
+    try:
+        result = load_paths([Path(p) for p in args.paths])
+    except LoadIOError as e:
+        print(f"herald run: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for problem in result.problems:
+        if problem.severity != "note":
+            print(problem, file=sys.stderr)
+    if not result.ok:
+        print("herald run: the manifests are invalid; nothing was started", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(run(result, settings))
+    except HeraldError as e:
+        print(f"herald run: {e}", file=sys.stderr)
+        return EXIT_INVALID
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
@@ -74,6 +123,25 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="also print notes (skipped documents)"
     )
     validate.set_defaults(func=_cmd_validate)
+
+    run = sub.add_parser(
+        "run",
+        help="run every EventSource and Sensor found in PATHs in this process",
+        description=(
+            "Run EventSources and Sensors in one process on the embedded bus (durable "
+            "sqlite under --state-dir by default). Refuses, before starting anything, what "
+            "it cannot run (exit 2). Stops gracefully on SIGTERM/SIGINT."
+        ),
+    )
+    run.add_argument("paths", nargs="+", metavar="PATH", help="manifest file or folder")
+    run.add_argument("--bus", metavar="URL", help="bus URL: memory:// or sqlite:///path.db")
+    run.add_argument("--state-dir", metavar="DIR", help="local state (default .herald)")
+    run.add_argument("--secrets-dir", metavar="DIR", help="secrets as DIR/<name>/<key>")
+    run.add_argument("--configmaps-dir", metavar="DIR", help="ConfigMaps as DIR/<name>/<key>")
+    run.add_argument("--host", help="address HTTP sources listen on (default 0.0.0.0)")
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-format", choices=["text", "json"])
+    run.set_defaults(func=_cmd_run)
     return parser
 
 

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     configmaps_dir: Path = Field(
         default=Path("configmaps"), description="ConfigMaps as <dir>/<name>/<key> files."
     )
+    http_host: str = Field(
+        default="0.0.0.0",  # webhooks must be reachable from outside
+        description="Address the HTTP sources listen on.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     log_format: Literal["text", "json"] = Field(default="text")
     shutdown_grace: float = Field(
