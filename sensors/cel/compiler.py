@@ -436,6 +436,12 @@ class Compiler:
             fn = _equality(left, right, self.fn(left), self.fn(right), negate=op == "!=")
         elif op == "in":
             fn = self.membership(node, left, right, where)
+        elif (
+            op in _FAST_COMPARE
+            and isinstance(right, _Const)
+            and right.value.__class__ in (int, str)
+        ):
+            fn = _compare_const(op, self.fn(left), right.value, where)
         else:
             fn = _operator(op, self.fn(left), self.fn(right), where)
         return self.fold(node, fn, left, right)
@@ -638,6 +644,16 @@ class Compiler:
                 return _raise_fn(_located(e, where))
         fns = [self.fn(p) for p in parts]
         fn: Fn
+        if name == "size" and len(fns) == 1:
+            return self.fold(node, _size(fns[0], where), *parts)
+        if (
+            method
+            and name in _STR_METHODS
+            and isinstance(parts[1], _Const)
+            and parts[1].value.__class__ is str
+        ):
+            fast = _STR_METHODS[name]
+            return self.fold(node, _str_method(fast, impl, fns[0], parts[1].value, where), *parts)
         if len(fns) == 1:
             (a,) = fns
 
@@ -785,6 +801,76 @@ def _equality(left: Code, right: Code, lf: Fn, rf: Fn, *, negate: bool) -> Fn:
         return not r if negate else r
 
     return eq
+
+
+_FAST_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_SLOW_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": runtime.less,
+    "<=": runtime.less_equal,
+    ">": runtime.greater,
+    ">=": runtime.greater_equal,
+}
+_STR_METHODS: dict[str, Callable[[str, str], bool]] = {
+    "startsWith": str.startswith,
+    "endsWith": str.endswith,
+    "contains": str.__contains__,
+}
+
+
+def _compare_const(op: str, lf: Fn, c: Any, where: str) -> Fn:
+    """``x < 5`` / ``x >= "m"``: one class check, then Python's operator."""
+    fast = _FAST_COMPARE[op]
+    slow = _SLOW_COMPARE[op]
+    cc = c.__class__
+
+    def compare_const(act: Activation) -> Any:
+        a = lf(act)
+        if a.__class__ is cc:
+            return fast(a, c)
+        try:
+            return slow(a, c)
+        except CelEvalError as e:
+            raise _located(e, where) from None
+
+    return compare_const
+
+
+def _size(f: Fn, where: str) -> Fn:
+    size = runtime.size
+
+    def size_(act: Activation) -> int:
+        v = f(act)
+        c = v.__class__
+        if c is str or c is list or c is dict:
+            return len(v)
+        try:
+            return size(v)
+        except CelEvalError as e:
+            raise _located(e, where) from None
+
+    return size_
+
+
+def _str_method(
+    fast: Callable[[str, str], bool], impl: stdlib.Impl, target: Fn, arg: str, where: str
+) -> Fn:
+    """``s.startsWith("x")`` and friends with a constant argument."""
+
+    def str_method(act: Activation) -> Any:
+        v = target(act)
+        if v.__class__ is str:
+            return fast(v, arg)
+        try:
+            return impl(v, arg)
+        except CelEvalError as e:
+            raise _located(e, where) from None
+
+    return str_method
 
 
 def _operator(op: str, lf: Fn, rf: Fn, where: str) -> Fn:

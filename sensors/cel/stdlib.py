@@ -770,4 +770,3 @@ def arity(name: str, *, method: bool) -> tuple[int, int]:
     """The (min, max) argument counts of a function or method (default: exactly 1)."""
     table = METHOD_ARITY if method else ARITY
     return table.get(name, (1, 1))
-

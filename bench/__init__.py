@@ -1,0 +1,1 @@
+"""Herald benchmark harness: run a benchmark as `python -m bench.<name>`."""
