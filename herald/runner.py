@@ -36,7 +36,7 @@ from herald.supervisor import Supervisor
 from sensors import cel
 from sensors.filters import cel_activation
 from sensors.sensor import Sensor
-from triggers.base import TriggerContext
+from triggers.base import SharedHTTP, TriggerContext
 
 log = logging.getLogger("herald.run")
 
@@ -71,7 +71,7 @@ class Plan:
 
     sensors: list[Sensor] = field(default_factory=list)
     sources: list[_SourcePlan] = field(default_factory=list)
-    contexts: list[TriggerContext] = field(default_factory=list)
+    http: SharedHTTP = field(default_factory=SharedHTTP)
     refusals: list[Refusal] = field(default_factory=list)
     bus_url: str = ""
     dedup_window: float = DEFAULT_DEDUP_WINDOW
@@ -87,14 +87,13 @@ def plan(result: LoadResult, settings: Settings, servers: HTTPServers) -> Plan:
         sensor_name = res.name
 
         def context(trigger: str, sensor: str = sensor_name) -> TriggerContext:
-            made = TriggerContext(
+            return TriggerContext(
                 sensor=sensor,
                 trigger=trigger,
                 secrets=secrets,
+                shared_http=out.http,
                 slack_api_url=settings.slack_api_url,
             )
-            out.contexts.append(made)
-            return made
 
         try:
             out.sensors.append(Sensor(res.name, res.manifest.spec, context))
@@ -244,8 +243,7 @@ async def run(result: LoadResult, settings: Settings, stop: asyncio.Event | None
             )
     finally:
         await servers.close()
-        for ctx in the_plan.contexts:
-            await ctx.close()
+        await the_plan.http.close()
         await bus.close()
         log.info("herald stopped")
     return 0

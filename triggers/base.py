@@ -27,32 +27,47 @@ from herald.core.errors import ConfigError
 from herald.core.refs import SecretStore
 
 
+class SharedHTTP:
+    """One pooled aiohttp client for every trigger of a process, created on first use."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session (created inside the running event loop)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256),
+                skip_auto_headers=("User-Agent",),
+                headers={"User-Agent": "herald"},
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session, if one was made."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
 @dataclass(slots=True)
 class TriggerContext:
-    """What a trigger adapter may use: names for logs and labels, secrets, shared clients."""
+    """What a trigger adapter may use: names for logs and labels, secrets, shared clients.
+
+    The shared clients belong to whoever made the context (the runner, a test),
+    which closes them once every trigger is done.
+    """
 
     sensor: str
     trigger: str
     secrets: SecretStore = field(default_factory=SecretStore)
+    shared_http: SharedHTTP = field(default_factory=SharedHTTP)
     slack_api_url: str = "https://slack.com/api"
     allowed_statuses: frozenset[int] | None = None
     """``policy.status.allow``: when set, exactly the response codes that count as success."""
-    _http: aiohttp.ClientSession | None = None
 
     def http(self) -> aiohttp.ClientSession:
-        """A shared HTTP client session, created on first use (inside the event loop)."""
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, enable_cleanup_closed=True),
-                skip_auto_headers=("User-Agent",),
-                headers={"User-Agent": "herald"},
-            )
-        return self._http
-
-    async def close(self) -> None:
-        """Close the shared clients this context created."""
-        if self._http is not None and not self._http.closed:
-            await self._http.close()
+        """The process-wide HTTP client session."""
+        return self.shared_http.session()
 
 
 @runtime_checkable
