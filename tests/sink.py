@@ -74,8 +74,8 @@ class HTTPSink:
         status = self.statuses[min(index, len(self.statuses) - 1)]
         return web.Response(status=status, text="ok" if status < 400 else "no")
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
-        """Wait until at least ``count`` requests arrived; return them all."""
-        async with asyncio.timeout(timeout), self._arrived:
+    async def wait_for(self, count: int, deadline: float = 10.0) -> list[Received]:
+        """Wait (at most ``deadline`` seconds) until ``count`` requests arrived; return all."""
+        async with asyncio.timeout(deadline), self._arrived:
             await self._arrived.wait_for(lambda: len(self.requests) >= count)
         return list(self.requests)
