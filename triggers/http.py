@@ -1,19 +1,49 @@
-"""The ``http`` trigger's spec: send one HTTP request per firing.
+"""The ``http`` trigger: send one HTTP request per firing.
 
-Field names follow Argo Events' ``HTTPTrigger``. Herald differs in behaviour,
-not in shape: any non-2xx answer is a failure unless ``policy.status.allow``
-lists the accepted codes (see DESIGN.md).
+The spec (:class:`HTTPTrigger`) follows Argo Events' ``HTTPTrigger`` field for
+field. Herald differs in behaviour, not in shape: any non-2xx answer is a
+failure unless ``policy.status.allow`` lists the accepted codes, and every
+request carries the ids of the events that fired it (``X-Herald-Event-Ids``)
+so that receivers can deduplicate (see DESIGN.md).
+
+:class:`HTTPTriggerRunner` is the adapter. It sends through the process-wide
+pooled session of the :class:`~triggers.base.TriggerContext` and sorts every
+failure into a temporary error (retry with backoff) or a permanent one (DLQ).
+This module is the template the other trigger adapters copy.
 """
 
 from __future__ import annotations
 
+import base64
+import email.utils
+import logging
+import ssl
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+import aiohttp
+import orjson
+from aiohttp import hdrs
+from multidict import CIMultiDict
+from pydantic import Field, ValidationError, field_validator
+from yarl import URL
 
+from bus.event import Event
+from herald.core.errors import PermanentTriggerError, SecretError, TemporaryTriggerError
 from herald.core.model import Spec
-from herald.core.tls import BasicAuth, TLSConfig
-from triggers.params import PayloadParameter, SecureHeader, TriggerParameter
+from herald.core.refs import SecretStore
+from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
+from triggers.base import TriggerContext
+from triggers.params import (
+    PayloadParameter,
+    SecureHeader,
+    TriggerParameter,
+    apply_parameters,
+    construct_payload,
+    resolve,
+)
 
 HTTPMethod = Literal["GET", "DELETE", "PATCH", "POST", "PUT", ""]
 
@@ -80,6 +110,7 @@ MAX_REDIRECTS = 10
 _EXCERPT_READ_BYTES = 4096
 _TEMPORARY_STATUSES = frozenset({408, 429})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
+_NO_BODY_SKIP = (hdrs.CONTENT_TYPE,)
 _LOG = logging.getLogger("herald.trigger.http")
 
 
@@ -100,12 +131,14 @@ class HTTPTriggerRunner:
     parameters, or none that resolved, no body is sent.
 
     Redirects are followed, at most :data:`MAX_REDIRECTS`, as Go's client does;
-    the final answer is judged. Any 2xx is success unless ``allowed_statuses``
-    (the trigger's ``policy.status.allow``) is given, which is then the exact set
-    of accepted codes. Failures: connection errors, timeouts, 408, 429 and 5xx
-    are temporary (429 and 503 honour ``Retry-After``); a rejected TLS
-    certificate, an invalid URL, too many redirects and every other code are
-    permanent.
+    the final answer is judged. Any 2xx is success unless the trigger's
+    ``policy.status.allow`` is given (the ``allowed_statuses`` keyword, else
+    ``context.allowed_statuses``), which is then the exact set of accepted
+    codes. Failures: connection errors, timeouts, 408, 429 and 5xx are
+    temporary (429 and 503 honour ``Retry-After``); a rejected TLS certificate,
+    an invalid URL, too many redirects and every other code are permanent, as
+    is a request aiohttp refuses to send (a line break in a header value taken
+    from an event).
 
     Everything that a firing's parameters may change is read from the spec
     passed to :meth:`fire`; only the SSL context (from ``tls``) is built once,
@@ -120,8 +153,10 @@ class HTTPTriggerRunner:
         allowed_statuses: frozenset[int] | None = None,
     ) -> None:
         self._context = context
-        # An empty allow list means "not set", as in Argo.
-        self._allowed = allowed_statuses or None
+        # The keyword wins over the context's policy.status.allow; an empty
+        # allow list means "not set", as in Argo.
+        allowed = allowed_statuses if allowed_statuses is not None else context.allowed_statuses
+        self._allowed = allowed or None
         self._ssl: ssl.SSLContext | bool = (
             client_ssl_context(spec.tls, context.secrets) if spec.tls is not None else True
         )
@@ -144,6 +179,8 @@ class HTTPTriggerRunner:
         if timeout is None:
             timeout = self._timeouts[spec.timeout] = aiohttp.ClientTimeout(total=spec.timeout)
 
+        excerpt = ""
+        retry_after: float | None = None
         started = time.perf_counter()
         try:
             async with self._context.http().request(
@@ -155,6 +192,8 @@ class HTTPTriggerRunner:
                 timeout=timeout,
                 allow_redirects=True,
                 max_redirects=MAX_REDIRECTS,
+                # aiohttp would label an empty body application/octet-stream.
+                skip_auto_headers=None if body is not None else _NO_BODY_SKIP,
             ) as response:
                 status = response.status
                 accepted = (
@@ -187,13 +226,19 @@ class HTTPTriggerRunner:
             raise PermanentTriggerError(
                 f"{method} {mask_url(url)}: more than {MAX_REDIRECTS} redirects"
             ) from e
-        except aiohttp.InvalidURL as e:
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as e:
             raise PermanentTriggerError(
                 f"{method} {mask_url(url)}: not a valid http(s) URL: {_describe(e)}"
             ) from e
         except aiohttp.ClientError as e:
             raise TemporaryTriggerError(
                 f"{method} {mask_url(url)}: request failed: {_describe(e)}"
+            ) from e
+        except ValueError as e:
+            # aiohttp refuses what it cannot send, e.g. a line break in a header
+            # value taken from an event (header injection): retrying cannot help.
+            raise PermanentTriggerError(
+                f"{method} {mask_url(url)}: cannot send the request: {_describe(e)}"
             ) from e
         elapsed_ms = (time.perf_counter() - started) * 1000.0
 
@@ -277,12 +322,8 @@ def _basic_auth(auth: BasicAuth, secrets: SecretStore) -> str:
         password = (secrets.secret(auth.password) if auth.password is not None else "") or ""
     except SecretError as e:
         raise PermanentTriggerError(f"basicAuth: {e}") from e
-    try:
-        return aiohttp.BasicAuth(username, password).encode()
-    except ValueError as e:
-        raise PermanentTriggerError(
-            "basicAuth: the username must not contain ':' (check the username secret)"
-        ) from e
+    # As Go's SetBasicAuth: no check of the username (RFC 7617 forbids ':' in it).
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:
