@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 
 import aiohttp
 import orjson
@@ -50,10 +51,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--sink", required=True)
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.port, args.sink))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -297,11 +297,11 @@ class System:
 
     def start(self, cpu: int | None) -> subprocess.Popen[bytes]:
         with self.log.open("wb") as out:
-            return subprocess.Popen(  # noqa: S603  (our own interpreter and modules)
+            return subprocess.Popen(
                 self.argv,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=(lambda: _pin(cpu)) if cpu is not None else None,  # noqa: PLW1509
+                preexec_fn=(lambda: _pin(cpu)) if cpu is not None else None,
             )
 
 
