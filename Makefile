@@ -21,9 +21,18 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-## make run: install Herald into .venv and run the main job
+## make run: install Herald into .venv and run the quickstart on the embedded bus
 run: $(VENV)/.installed
 	$(BIN)/herald validate examples/
+	@echo
+	@echo "Herald is starting the quickstart (examples/quickstart). In another terminal, try:"
+	@echo
+	@echo "  curl -s -X POST localhost:12000/orders -H 'Content-Type: application/json' \\"
+	@echo "       -d '{\"id\": \"A-1001\", \"status\": \"paid\", \"total\": 250, \"customer\": {\"email\": \"ada@example.com\"}}'"
+	@echo
+	@echo "Stop with Ctrl-C. State (the durable bus) is kept in .herald/."
+	@echo
+	$(BIN)/herald run examples/quickstart
 
 ## make test: install test dependencies, lint, type-check, check layers, run the suite
 test: $(VENV)/.test-installed lint typecheck unit
