@@ -38,6 +38,9 @@ from sensors.cel.values import Uint
 MAX_NESTING = 64
 """How deeply parentheses, brackets, braces and call arguments may nest."""
 
+MAX_DEPTH = 200
+"""How deep the syntax tree may be (``a + a + ...`` chains, ``!!!...``, long paths)."""
+
 MAX_INT = 2**63 - 1
 MAX_UINT = 2**64 - 1
 
@@ -152,6 +155,8 @@ class _Parser:
         node = self.expr()
         if self.tok.kind != lexer.EOF:
             self.fail("unexpected token after the expression")
+        if _depth(node) > MAX_DEPTH:
+            raise self.error(f"expression nests more than {MAX_DEPTH} levels deep", 0)
         return node
 
     def nested_expr(self) -> Node:
@@ -399,3 +404,38 @@ def _qualified_name(node: Node) -> str | None:
         prefix = _qualified_name(node.operand)
         return None if prefix is None else f"{prefix}.{node.field}"
     return None
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Select | Unary):
+        return (node.operand,)
+    if isinstance(node, Index):
+        return (node.operand, node.index)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Logical):
+        return node.operands
+    if isinstance(node, Conditional):
+        return (node.cond, node.then, node.otherwise)
+    if isinstance(node, Call):
+        return node.args if node.target is None else (node.target, *node.args)
+    if isinstance(node, ListLit):
+        return node.elements
+    if isinstance(node, MapLit):
+        return tuple(part for e in node.entries for part in (e.key, e.value))
+    if isinstance(node, StructLit):
+        return tuple(value for _, value in node.fields)
+    if isinstance(node, Comprehension):
+        return (node.range, *node.args)
+    return ()
+
+
+def _depth(root: Node) -> int:
+    """The depth of the tree, computed without recursion."""
+    deepest = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in _children(node))
+    return deepest
