@@ -11,7 +11,9 @@ None) plus ``datetime`` (tz-aware, a CEL timestamp), ``timedelta`` (a CEL
 duration), ``bytes`` and :class:`Uint` (a CEL uint); they are read in place,
 never converted, so evaluation costs what the expression touches, not what
 the event weighs. Results use the same types (a CEL type value is a
-:class:`CelType`, an optional an :class:`OptionalValue`).
+:class:`CelType`, an optional an :class:`OptionalValue`; a timestamp or
+duration with nanoseconds below the microsecond is a :class:`Timestamp` or
+:class:`Duration`, the ``datetime``/``timedelta`` subclasses that keep them).
 
 Compilation raises :class:`CelSyntaxError`; evaluation raises
 :class:`CelEvalError`; both are :class:`CelError`, a
@@ -29,6 +31,7 @@ from typing import Any
 from sensors.cel.compiler import Compiler
 from sensors.cel.errors import CelError, CelEvalError, CelSyntaxError
 from sensors.cel.parser import parse
+from sensors.cel.timeutil import Duration, Timestamp
 from sensors.cel.values import CelType, OptionalValue, Uint
 
 __all__ = [
@@ -36,8 +39,10 @@ __all__ = [
     "CelEvalError",
     "CelSyntaxError",
     "CelType",
+    "Duration",
     "OptionalValue",
     "Program",
+    "Timestamp",
     "Uint",
     "compile",
 ]

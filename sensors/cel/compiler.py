@@ -231,7 +231,7 @@ class Compiler:
             try:
                 return obj[field]
             except _LOOKUP_ERRORS:
-                raise _select_error(obj, field, where) from None
+                return _select_slow(obj, field, where)
 
         return self.fold(node, select, part)
 
@@ -254,7 +254,7 @@ class Compiler:
                 try:
                     obj = obj[keys[i]]
                 except _LOOKUP_ERRORS:
-                    raise _select_error(obj, keys[i], where[i]) from None
+                    obj = _select_slow(obj, keys[i], where[i])
             return obj
 
         n = len(keys)
@@ -320,6 +320,9 @@ class Compiler:
             obj = f(act)
             if obj.__class__ is dict or isinstance(obj, Mapping):
                 return field in obj
+            if isinstance(obj, OptionalValue):
+                # has() on an optional: absent when empty, else a test on its value.
+                return obj.has_value and isinstance(obj.value, Mapping) and field in obj.value
             raise _located(CelEvalError(f"has() needs a map, got {runtime.type_name(obj)}"), where)
 
         return self.fold(node, has, operand)
@@ -357,18 +360,11 @@ class Compiler:
 
             def opt_index(act: Activation) -> Any:
                 obj = c(act)
-                if isinstance(obj, OptionalValue):
-                    if not obj.has_value:
-                        return NO_VALUE
-                    obj = obj.value
                 kv = k(act)
                 try:
-                    if runtime.is_map(obj):
-                        found, value = runtime.map_get(obj, kv)
-                        return OptionalValue(value) if found else NO_VALUE
-                    if runtime.is_list(obj) and runtime.is_int(kv):
-                        return OptionalValue(obj[kv]) if 0 <= kv < len(obj) else NO_VALUE
-                    return OptionalValue(runtime.index(obj, kv))
+                    if obj.__class__ is not OptionalValue:
+                        obj = OptionalValue(obj)
+                    return _optional_index(obj, kv)
                 except CelEvalError as e:
                     raise _located(e, where) from None
 
@@ -384,6 +380,8 @@ class Compiler:
                     except IndexError:
                         pass
                 try:
+                    if obj.__class__ is OptionalValue:
+                        return _optional_index(obj, i)
                     return runtime.index(obj, i)
                 except CelEvalError as e:
                     raise _located(e, where) from None
@@ -394,6 +392,8 @@ class Compiler:
             obj = c(act)
             kv = k(act)
             try:
+                if obj.__class__ is OptionalValue:
+                    return _optional_index(obj, kv)
                 return runtime.index(obj, kv)
             except CelEvalError as e:
                 raise _located(e, where) from None
@@ -700,12 +700,39 @@ class Compiler:
         kind = node.kind
         if kind == "bind":
             return _bind(node.var, rng, args[0])
+        if kind in ("optMap", "optFlatMap"):
+            return _opt_map(node.var, rng, args[0], flat=kind == "optFlatMap", where=where)
         if node.var2 is None:
             return _macro1(kind, node.var, rng, args, where, self.src(node.range))
         return _macro2(kind, node.var, node.var2, rng, args, where, self.src(node.range))
 
 
 # -- closures built outside the class (fewer free variables, faster calls) -----
+
+
+def _select_slow(obj: Any, field: str, where: str) -> Any:
+    """A selection the fast path could not do: optional chaining, or the error."""
+    if obj.__class__ is OptionalValue:
+        if not obj.has_value:
+            return NO_VALUE
+        inner = obj.value
+        if isinstance(inner, Mapping):
+            return OptionalValue(inner[field]) if field in inner else NO_VALUE
+        obj = inner
+    raise _select_error(obj, field, where)
+
+
+def _optional_index(opt: OptionalValue, key: Any) -> OptionalValue:
+    """``opt[key]`` and ``x[?key]``: an optional of the element, empty when absent."""
+    if not opt.has_value:
+        return NO_VALUE
+    obj = opt.value
+    if runtime.is_map(obj):
+        found, value = runtime.map_get(obj, key)
+        return OptionalValue(value) if found else NO_VALUE
+    if runtime.is_list(obj) and (runtime.is_int(key) or isinstance(key, Uint)):
+        return OptionalValue(obj[key]) if 0 <= key < len(obj) else NO_VALUE
+    return OptionalValue(runtime.index(obj, key))
 
 
 def _select_error(obj: Any, field: Any, where: str) -> CelEvalError:
@@ -1071,6 +1098,27 @@ def _bind(var: str, init: Fn, body: Fn) -> Fn:
         return body(scope)
 
     return bind
+
+
+def _opt_map(var: str, rng: Fn, body: Fn, *, flat: bool, where: str) -> Fn:
+    def opt_map(act: Activation) -> Any:
+        opt = rng(act)
+        if opt.__class__ is not OptionalValue:
+            raise _located(
+                CelEvalError(f"optMap needs an optional, got {runtime.type_name(opt)}"), where
+            )
+        if not opt.has_value:
+            return NO_VALUE
+        scope = _new_scope(act)
+        scope[var] = opt.value
+        result = body(scope)
+        if not flat:
+            return OptionalValue(result)
+        if result.__class__ is not OptionalValue:
+            raise _located(CelEvalError("optFlatMap must produce an optional"), where)
+        return result
+
+    return opt_map
 
 
 def _macro1(kind: str, var: str, rng: Fn, args: tuple[Fn, ...], where: str, range_where: str) -> Fn:

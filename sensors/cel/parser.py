@@ -90,6 +90,8 @@ _ONE_VAR_MACROS = {
     "existsOne": (2,),
     "map": (2, 3),
     "filter": (2,),
+    "optMap": (2,),
+    "optFlatMap": (2,),
 }
 _TWO_VAR_MACROS = {
     "all": (3,),

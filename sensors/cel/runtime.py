@@ -83,6 +83,8 @@ TYPE_NAMES: dict[str, CelType] = {
 }
 
 _EXACT_TYPES: dict[type, CelType] = {
+    timeutil.Timestamp: TIMESTAMP_TYPE,
+    timeutil.Duration: DURATION_TYPE,
     type(None): NULL_TYPE,
     bool: BOOL_TYPE,
     int: INT_TYPE,
@@ -336,7 +338,7 @@ def add(a: Any, b: Any) -> Any:
         if ca is Uint:
             return check_uint(a + b)
         if ca is Timedelta:
-            return timeutil.check_duration(a + b)
+            return timeutil.add_durations(a, b)
         if ca is tuple:
             return list(a) + list(b)
     if is_int(a) and is_int(b):
@@ -353,7 +355,7 @@ def add(a: Any, b: Any) -> Any:
     if ta == tb == UINT_TYPE:
         return check_uint(a + b)
     if ta == tb == DURATION_TYPE:
-        return timeutil.check_duration(a + b)
+        return timeutil.add_durations(a, b)
     no_overload("_+_", a, b)
 
 
@@ -371,7 +373,7 @@ def subtract(a: Any, b: Any) -> Any:
         if ca is Uint:
             return check_uint(a - b)
         if ca is Timedelta:
-            return timeutil.check_duration(a - b)
+            return timeutil.sub_durations(a, b)
     ta, tb = type_of(a), type_of(b)
     if ta == tb == INT_TYPE:
         return check_int(a - b)
@@ -380,9 +382,9 @@ def subtract(a: Any, b: Any) -> Any:
     if ta == tb == UINT_TYPE:
         return check_uint(a - b)
     if ta == tb == DURATION_TYPE:
-        return timeutil.check_duration(a - b)
+        return timeutil.sub_durations(a, b)
     if ta == TIMESTAMP_TYPE and tb == DURATION_TYPE:
-        return timeutil.add_timestamp(a, -b)
+        return timeutil.subtract_timestamp(a, b)
     if ta == tb == TIMESTAMP_TYPE:
         return timeutil.sub_timestamps(a, b)
     no_overload("_-_", a, b)
@@ -459,7 +461,7 @@ def negate(a: Any) -> Any:
     if ta == DOUBLE_TYPE:
         return -a
     if ta == DURATION_TYPE:
-        return timeutil.check_duration(-a)
+        return timeutil.negate_duration(a)
     no_overload("-_", a)
 
 
@@ -768,7 +770,7 @@ def to_duration(value: Any) -> Timedelta:
     if isinstance(value, str):
         return timeutil.parse_duration(value)
     if is_int(value):
-        return timeutil.check_duration(Timedelta(seconds=value))
+        return timeutil.duration_from_seconds(value)
     no_overload("duration", value)
 
 

@@ -341,13 +341,13 @@ def _in_zone(ts: Any, tz: Any, fn: str) -> datetime.datetime:
     if not isinstance(ts, datetime.datetime):
         no_overload(fn, ts)
     if tz is None:
-        return ts.astimezone(timeutil.UTC)
-    return ts.astimezone(timeutil.timezone(_str(tz, fn, ts)))
+        return timeutil.in_zone(ts, timeutil.UTC)
+    return timeutil.in_zone(ts, timeutil.timezone(_str(tz, fn, ts)))
 
 
-def _duration_us(d: Any, fn: str) -> int:
+def _duration_ns(d: Any, fn: str) -> int:
     if isinstance(d, datetime.timedelta):
-        return timeutil.duration_microseconds(d)
+        return timeutil.duration_ns(d)
     no_overload(fn, d)
 
 
@@ -389,28 +389,28 @@ def get_day_of_year(ts: Any, tz: Any = None) -> int:
 def get_hours(value: Any, tz: Any = None) -> int:
     """``ts.getHours([tz])``, or the whole hours of a duration."""
     if isinstance(value, datetime.timedelta) and tz is None:
-        return _trunc_div(_duration_us(value, "getHours"), 3_600_000_000)
+        return _trunc_div(_duration_ns(value, "getHours"), 3600 * 10**9)
     return _in_zone(value, tz, "getHours").hour
 
 
 def get_minutes(value: Any, tz: Any = None) -> int:
     """``ts.getMinutes([tz])``, or the whole minutes of a duration."""
     if isinstance(value, datetime.timedelta) and tz is None:
-        return _trunc_div(_duration_us(value, "getMinutes"), 60_000_000)
+        return _trunc_div(_duration_ns(value, "getMinutes"), 60 * 10**9)
     return _in_zone(value, tz, "getMinutes").minute
 
 
 def get_seconds(value: Any, tz: Any = None) -> int:
     """``ts.getSeconds([tz])``, or the whole seconds of a duration."""
     if isinstance(value, datetime.timedelta) and tz is None:
-        return _trunc_div(_duration_us(value, "getSeconds"), 1_000_000)
+        return _trunc_div(_duration_ns(value, "getSeconds"), 10**9)
     return _in_zone(value, tz, "getSeconds").second
 
 
 def get_milliseconds(value: Any, tz: Any = None) -> int:
     """``ts.getMilliseconds([tz])``, or the millisecond part of a duration."""
     if isinstance(value, datetime.timedelta) and tz is None:
-        ms = _trunc_div(_duration_us(value, "getMilliseconds"), 1000)
+        ms = _trunc_div(_duration_ns(value, "getMilliseconds"), 10**6)
         return -(abs(ms) % 1000) if ms < 0 else ms % 1000
     return _in_zone(value, tz, "getMilliseconds").microsecond // 1000
 

@@ -7,6 +7,8 @@ value of a CEL type expression (``type(1) == int``).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Uint(int):
     """A CEL ``uint`` (0 .. 2**64-1); a plain ``int`` is a CEL ``int``."""
@@ -43,7 +45,10 @@ class OptionalValue:
 
     __slots__ = ("has_value", "value")
 
-    def __init__(self, value: object = None, *, has_value: bool = True) -> None:
+    has_value: bool
+    value: Any
+
+    def __init__(self, value: Any = None, *, has_value: bool = True) -> None:
         self.has_value = has_value
         self.value = value if has_value else None
 

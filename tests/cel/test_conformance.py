@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from sensors import cel
+from sensors.cel import timeutil
 from tests.cel.conftest import CONFORMANCE_REPORT
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "cel-spec"
@@ -35,8 +36,7 @@ CORE = (
     "string_ext",
     "timestamps",
 )
-CORE_FLOOR = 0.99
-EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+CORE_FLOOR = 0.995
 
 
 def to_python(typed: dict[str, Any]) -> Any:
@@ -61,9 +61,9 @@ def to_python(typed: dict[str, Any]) -> Any:
     if kind == "type":
         return cel.CelType(raw)
     if kind == "timestamp_ns":
-        return EPOCH + datetime.timedelta(microseconds=int(raw) // 1000)
+        return timeutil.from_timestamp_ns(int(raw))
     if kind == "duration_ns":
-        return datetime.timedelta(microseconds=int(raw) / 1000)
+        return timeutil.from_duration_ns(int(raw))
     raise ValueError(f"unknown typed value kind {kind!r}")
 
 
@@ -90,11 +90,9 @@ def canonical(value: Any) -> Any:
     if isinstance(value, cel.CelType):
         return ("type", value.name)
     if isinstance(value, datetime.datetime):
-        delta = value - EPOCH
-        micros = (delta.days * 86400 + delta.seconds) * 10**6 + delta.microseconds
-        return ("timestamp", micros)
+        return ("timestamp", timeutil.timestamp_ns(value))
     if isinstance(value, datetime.timedelta):
-        return ("duration", value // datetime.timedelta(microseconds=1))
+        return ("duration", timeutil.duration_ns(value))
     return ("other", repr(value))
 
 

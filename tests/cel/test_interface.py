@@ -361,3 +361,17 @@ def test_optional_field_selection() -> None:
 
 def test_repr_shows_the_source() -> None:
     assert repr(cel.compile("a  &&  b")) == "cel.compile('a  &&  b')"
+
+
+def test_timestamps_and_durations_keep_nanoseconds() -> None:
+    ts = evaluate("timestamp('2024-01-01T00:00:00.123456789Z')")
+    assert isinstance(ts, datetime.datetime)
+    assert isinstance(ts, cel.Timestamp)
+    assert (ts.microsecond, ts.nanos) == (123456, 789)
+    assert evaluate("string(timestamp('2024-01-01T00:00:00.123456789Z') + duration('11ns'))") == (
+        "2024-01-01T00:00:00.1234568Z"
+    )
+    assert evaluate("duration('1ns') > duration('0s') && duration('1.5us') == duration('1500ns')")
+    assert evaluate("timestamp('2024-01-01T00:00:00.000000001Z') > t", {"t": ts.replace(year=2023)})
+    with pytest.raises(cel.CelEvalError, match="out of range"):
+        evaluate("timestamp('9999-12-31T23:59:59.999999999Z') + duration('1ns')")
