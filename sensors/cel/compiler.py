@@ -49,6 +49,7 @@ from sensors.cel.nodes import (
     StructLit,
     Unary,
 )
+from sensors.cel.parser import block_slot
 from sensors.cel.values import NO_VALUE, CelType, OptionalValue, Uint
 
 Activation = Mapping[str, Any]
@@ -689,6 +690,8 @@ class Compiler:
     # -- macros ----------------------------------------------------------------
 
     def c_Comprehension(self, node: Comprehension) -> Code:
+        if node.kind == "block":
+            return self.block(node)
         rng = self.fn(self.node(node.range))
         names = [node.var] if node.var2 is None else [node.var, node.var2]
         self.bound.extend(names)
@@ -705,6 +708,41 @@ class Compiler:
         if node.var2 is None:
             return _macro1(kind, node.var, rng, args, where, self.src(node.range))
         return _macro2(kind, node.var, node.var2, rng, args, where, self.src(node.range))
+
+    def block(self, node: Comprehension) -> Code:
+        """``cel.block([e0, e1, ...], result)``: slots evaluated once, on first use."""
+        assert isinstance(node.range, ListLit)
+        slots = [block_slot(i) for i in range(len(node.range.elements))]
+        fns: list[Fn] = []
+        self.bound.extend(slots)
+        try:
+            fns.extend(self.fn(self.node(e)) for e in node.range.elements)
+            body = self.fn(self.node(node.args[0]))
+        finally:
+            del self.bound[-len(slots) :]
+        table = dict(zip(slots, fns, strict=True))
+
+        def block(act: Activation) -> Any:
+            scope = _BlockScope()
+            scope.parent = act
+            scope.slots = table
+            return body(scope)
+
+        return block
+
+
+class _BlockScope(_Scope):
+    """The activation inside ``cel.block``: slots computed on first use, then kept."""
+
+    __slots__ = ("slots",)
+    slots: dict[str, Fn]
+
+    def __missing__(self, key: str) -> Any:
+        fn = self.slots.get(key)
+        if fn is None:
+            return self.parent[key]
+        value = self[key] = fn(self)
+        return value
 
 
 # -- closures built outside the class (fewer free variables, faster calls) -----

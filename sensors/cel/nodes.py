@@ -3,9 +3,10 @@
 Nodes are immutable and carry their source ``span`` (start and end offsets), so
 that every evaluation error can quote the sub-expression that failed. Macros
 (``has``, ``all``, ``exists``, ``exists_one``, ``map``, ``filter``, the
-two-variable forms, ``cel.bind``, ``optMap``, ``optFlatMap``) are expanded by the parser into
-:class:`Comprehension` and ``Select(test_only=True)`` nodes, as the CEL spec
-prescribes, so that the compiler never sees them as calls.
+two-variable forms, ``cel.bind``, ``cel.block``, ``optMap``, ``optFlatMap``)
+are expanded by the parser into :class:`Comprehension` and
+``Select(test_only=True)`` nodes, as the CEL spec prescribes, so that the
+compiler never sees them as calls.
 """
 
 from __future__ import annotations
@@ -139,8 +140,10 @@ class Comprehension(Node):
     ``kind`` is one of ``all``, ``exists``, ``exists_one``, ``map``, ``filter``,
     ``transformList``, ``transformMap``, ``transformMapEntry`` (iterating ``range``
     with ``var`` and, for the two-variable forms, ``var2``), ``bind``
-    (``var`` bound to ``range`` in ``args[0]``), or ``optMap``/``optFlatMap``
-    (``var`` bound to the value of the optional ``range``). ``args`` are the predicate and/or
+    (``var`` bound to ``range`` in ``args[0]``), ``block`` (``cel.block``: the
+    elements of the list literal ``range`` are the lazily evaluated slots
+    ``cel.index(i)`` of ``args[0]``), or ``optMap``/``optFlatMap`` (``var``
+    bound to the value of the optional ``range``). ``args`` are the predicate and/or
     transform as the macro defines them.
     """
 

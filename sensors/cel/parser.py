@@ -376,9 +376,10 @@ class _Parser:
                     raise self.error("has() takes a field selection such as has(a.b)", span[0])
                 return Select(span, arg.operand, arg.field, test_only=True)
             return Call(span, name, tuple(args), None)
-        if name == "bind" and isinstance(target, Ident) and target.name == "cel" and len(args) == 3:
-            var = self.macro_var(args[0], name)
-            return Comprehension(span, "bind", args[1], var, None, (args[2],))
+        if isinstance(target, Ident) and target.name == "cel":
+            special = self.cel_namespace(span, name, args)
+            if special is not None:
+                return special
         if name in _ONE_VAR_MACROS and len(args) in _ONE_VAR_MACROS[name]:
             var = self.macro_var(args[0], name)
             kind = "exists_one" if name == "existsOne" else name
@@ -392,10 +393,31 @@ class _Parser:
             return Comprehension(span, kind, target, var, var2, tuple(args[2:]))
         return Call(span, name, tuple(args), target)
 
+    def cel_namespace(self, span: tuple[int, int], name: str, args: list[Node]) -> Node | None:
+        """``cel.bind`` and the ``cel.block`` extension (``cel.index``, ``cel.iterVar``)."""
+        if name == "bind" and len(args) == 3:
+            var = self.macro_var(args[0], name)
+            return Comprehension(span, "bind", args[1], var, None, (args[2],))
+        if name == "block" and len(args) == 2:
+            if not isinstance(args[0], ListLit) or args[0].optional:
+                raise self.error("cel.block() takes a list of expressions first", span[0])
+            return Comprehension(span, "block", args[0], "", None, (args[1],))
+        numbers = [a.value for a in args if isinstance(a, Literal) and a.value.__class__ is int]
+        if name == "index" and len(numbers) == len(args) == 1:
+            return Ident(span, block_slot(numbers[0]))
+        if name in ("iterVar", "accuVar") and len(numbers) == len(args) == 2:
+            return Ident(span, f"@{name}:{numbers[0]}:{numbers[1]}")
+        return None
+
     def macro_var(self, node: Node, macro: str) -> str:
         if not isinstance(node, Ident):
             raise self.error(f"the variable of {macro}() must be a simple name", node.span[0])
         return node.name
+
+
+def block_slot(index: int) -> str:
+    """The internal variable name of ``cel.index(index)`` inside ``cel.block``."""
+    return f"@index{index}"
 
 
 def _qualified_name(node: Node) -> str | None:

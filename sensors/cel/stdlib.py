@@ -12,6 +12,8 @@ calls on constants.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import functools
 import math
@@ -580,6 +582,25 @@ def _is_finite(value: Any) -> bool:
     return math.isfinite(_double(value, "math.isFinite"))
 
 
+# -- encoders extension --------------------------------------------------------
+
+
+def base64_encode(value: Any) -> str:
+    """``base64.encode(bytes)``: standard alphabet, padded."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    no_overload("base64.encode", value)
+
+
+def base64_decode(value: Any) -> bytes:
+    """``base64.decode(string)``: standard alphabet, padding optional."""
+    text = _str(value, "base64.decode")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise CelEvalError(f"base64.decode: {text!r} is not base64") from None
+
+
 # -- optionals ---------------------------------------------------------------
 
 
@@ -674,6 +695,8 @@ FUNCTIONS: dict[str, Impl] = {
     "math.bitNot": _bit_not,
     "math.bitShiftLeft": _shift_left,
     "math.bitShiftRight": _shift_right,
+    "base64.encode": base64_encode,
+    "base64.decode": base64_decode,
     "optional.of": optional_of,
     "optional.none": optional_none,
     "optional.ofNonZeroValue": optional_of_non_zero,
