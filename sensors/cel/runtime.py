@@ -178,9 +178,6 @@ def check_uint(value: int) -> Uint:
     raise CelEvalError("unsigned integer overflow")
 
 
-_NUMBER = (int, float)
-
-
 def _num_kind(value: Any) -> int:
     """0: not a number, 1: int or uint, 2: double."""
     c = value.__class__
@@ -475,8 +472,6 @@ def logical_not(a: Any) -> bool:
 
 
 # -- containers --------------------------------------------------------------
-
-_KEY_CLASSES = (str, int, bool, Uint)
 
 
 def map_get(m: Mapping[Any, Any], key: Any) -> tuple[bool, Any]:

@@ -190,9 +190,11 @@ def join(items: Any, sep: Any = "") -> str:
     return separator.join(parts)
 
 
-def reverse(s: Any) -> str:
-    """``s.reverse()`` by code point."""
-    return _str(s, "reverse")[::-1]
+def reverse(value: Any) -> Any:
+    """``s.reverse()`` by code point, or ``list.reverse()``."""
+    if is_list(value):
+        return list(value)[::-1]
+    return _str(value, "reverse")[::-1]
 
 
 _QUOTE_ESCAPES = {
@@ -582,6 +584,118 @@ def _is_finite(value: Any) -> bool:
     return math.isfinite(_double(value, "math.isFinite"))
 
 
+# -- lists and sets extensions --------------------------------------------------
+
+
+def _list(value: Any, fn: str, *others: Any) -> list[Any]:
+    if is_list(value):
+        return list(value)
+    no_overload(fn, value, *others)
+
+
+def lists_range(n: Any) -> list[int]:
+    """``lists.range(n)``: ``[0, 1, ..., n-1]``."""
+    count = _int_arg(n, "lists.range")
+    if count > 1_000_000:
+        raise CelEvalError(f"lists.range({count}): too long")
+    return list(range(max(count, 0)))
+
+
+def list_slice(items: Any, start: Any, end: Any) -> list[Any]:
+    """``list.slice(start, end)``; the indices must be in range and ordered."""
+    values = _list(items, "slice", start, end)
+    i = _int_arg(start, "slice", items, end)
+    j = _int_arg(end, "slice", items, start)
+    if not 0 <= i <= j <= len(values):
+        raise CelEvalError(f"slice({i}, {j}) out of range for a list of size {len(values)}")
+    return values[i:j]
+
+
+def list_flatten(items: Any, depth: Any = 1) -> list[Any]:
+    """``list.flatten([depth])``: splice nested lists in, ``depth`` levels deep."""
+    values = _list(items, "flatten", depth)
+    levels = _int_arg(depth, "flatten", items)
+    if levels < 0:
+        raise CelEvalError("flatten: the depth must not be negative")
+    for _ in range(levels):
+        if not any(is_list(v) for v in values):
+            break
+        flat: list[Any] = []
+        for v in values:
+            if is_list(v):
+                flat.extend(v)
+            else:
+                flat.append(v)
+        values = flat
+    return values
+
+
+def list_distinct(items: Any) -> list[Any]:
+    """``list.distinct()``: the first occurrence of each value, by CEL equality."""
+    out: list[Any] = []
+    for v in _list(items, "distinct"):
+        if not any(runtime.equals(v, seen) for seen in out):
+            out.append(v)
+    return out
+
+
+def list_sort(items: Any) -> list[Any]:
+    """``list.sort()``: elements must all be of one orderable type."""
+    values = _list(items, "sort")
+    types = {runtime.type_of(v) for v in values}
+    if len(types) > 1:
+        raise CelEvalError("sort: the list mixes types " + ", ".join(sorted(map(str, types))))
+    if types and not types <= _ORDERED:
+        raise CelEvalError(f"sort: {types.pop()} values are not ordered")
+    try:
+        return sorted(values)
+    except TypeError:  # NaN-free floats, strings ... never get here; naive datetimes might
+        raise CelEvalError("sort: the values cannot be ordered") from None
+
+
+_ORDERED = frozenset(
+    {
+        runtime.INT_TYPE,
+        runtime.UINT_TYPE,
+        runtime.DOUBLE_TYPE,
+        runtime.STRING_TYPE,
+        runtime.BYTES_TYPE,
+        runtime.BOOL_TYPE,
+        runtime.TIMESTAMP_TYPE,
+        runtime.DURATION_TYPE,
+    }
+)
+
+
+def list_first(items: Any) -> OptionalValue:
+    """``list.first()``: an optional of the first element."""
+    values = _list(items, "first")
+    return OptionalValue(values[0]) if values else NO_VALUE
+
+
+def list_last(items: Any) -> OptionalValue:
+    """``list.last()``: an optional of the last element."""
+    values = _list(items, "last")
+    return OptionalValue(values[-1]) if values else NO_VALUE
+
+
+def sets_contains(items: Any, sub: Any) -> bool:
+    """``sets.contains(list, sublist)``: every element of ``sublist`` is in ``list``."""
+    values = _list(items, "sets.contains", sub)
+    return all(runtime.contains(values, v) for v in _list(sub, "sets.contains", items))
+
+
+def sets_equivalent(a: Any, b: Any) -> bool:
+    """``sets.equivalent(a, b)``: the lists hold the same values, ignoring order and repeats."""
+    return sets_contains(a, b) and sets_contains(b, a)
+
+
+def sets_intersects(a: Any, b: Any) -> bool:
+    """``sets.intersects(a, b)``: the lists share at least one value."""
+    values = _list(a, "sets.intersects", b)
+    return any(runtime.contains(values, v) for v in _list(b, "sets.intersects", a))
+
+
 # -- encoders extension --------------------------------------------------------
 
 
@@ -695,6 +809,10 @@ FUNCTIONS: dict[str, Impl] = {
     "math.bitNot": _bit_not,
     "math.bitShiftLeft": _shift_left,
     "math.bitShiftRight": _shift_right,
+    "lists.range": lists_range,
+    "sets.contains": sets_contains,
+    "sets.equivalent": sets_equivalent,
+    "sets.intersects": sets_intersects,
     "base64.encode": base64_encode,
     "base64.decode": base64_decode,
     "optional.of": optional_of,
@@ -730,6 +848,12 @@ METHODS: dict[str, Impl] = {
     "getMinutes": get_minutes,
     "getSeconds": get_seconds,
     "getMilliseconds": get_milliseconds,
+    "slice": list_slice,
+    "flatten": list_flatten,
+    "distinct": list_distinct,
+    "sort": list_sort,
+    "first": list_first,
+    "last": list_last,
     "hasValue": _has_value,
     "value": _value,
     "orValue": _or_value,
@@ -743,6 +867,9 @@ ARITY: dict[str, tuple[int, int]] = {
     "strings.quote": (1, 1),
     "math.greatest": (1, 1 << 16),
     "math.least": (1, 1 << 16),
+    "sets.contains": (2, 2),
+    "sets.equivalent": (2, 2),
+    "sets.intersects": (2, 2),
     "math.bitAnd": (2, 2),
     "math.bitOr": (2, 2),
     "math.bitXor": (2, 2),
@@ -769,6 +896,12 @@ METHOD_ARITY: dict[str, tuple[int, int]] = {
     "join": (0, 1),
     "reverse": (0, 0),
     "format": (1, 1),
+    "slice": (2, 2),
+    "flatten": (0, 1),
+    "distinct": (0, 0),
+    "sort": (0, 0),
+    "first": (0, 0),
+    "last": (0, 0),
     "hasValue": (0, 0),
     "value": (0, 0),
     "orValue": (1, 1),
