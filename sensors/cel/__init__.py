@@ -21,6 +21,28 @@ Compilation raises :class:`CelSyntaxError`; evaluation raises
 :mod:`.parser` (text to :mod:`.nodes`), :mod:`.compiler` (nodes to closures),
 :mod:`.runtime` (operators and conversions), :mod:`.stdlib` (functions),
 :mod:`.timeutil` (timestamps and durations).
+
+What is supported: the whole CEL language without protobuf (literals of every
+form, operators with CEL's error absorption, heterogeneous equality, int64 and
+uint64 overflow errors, conversions, ``has``, the macros including the
+two-variable ones, ``cel.bind``, ``cel.block``, optional values and syntax),
+timestamps and durations to the nanosecond with time zones, and cel-go's
+strings, math, lists, sets and encoders extensions. The cel-spec conformance
+suite runs in ``tests/cel/test_conformance.py``.
+
+What is not, on purpose or for now:
+
+* protobuf messages (``pkg.Msg{...}`` is a compile error), enums, wrapper
+  types and static type checking: Herald's data is JSON, so CEL runs
+  dynamically, and an unknown function is an evaluation error (listed early in
+  :attr:`Program.unknown_functions`);
+* a map literal that has both ``true`` and ``1`` (or ``false`` and ``0``) as
+  keys, which a Python dict cannot hold: an evaluation error says so;
+* the network extension (``ip()``, ``cidr()``);
+* RE2 itself: ``matches`` uses Python's ``re``, which accepts RE2's syntax
+  except Unicode classes such as ``\\pL``, and backtracks, so a pattern taken
+  from event data can be slow;
+* in ``a.b.c``, a bound variable ``a`` wins over one named ``"a.b.c"``.
 """
 
 from __future__ import annotations
@@ -55,12 +77,16 @@ class Program:
     be evaluated concurrently from several threads or tasks.
     """
 
-    __slots__ = ("_fn", "references", "text")
+    __slots__ = ("_fn", "references", "text", "unknown_functions")
 
     text: str
     references: frozenset[str]
     """The top-level identifiers the expression reads (``{"body"}``), so callers
     can bind only what is needed."""
+    unknown_functions: frozenset[str]
+    """Functions and methods the expression calls that Herald does not know
+    (``"sizee"``, ``"a.b.c"``). CEL makes them an error only when evaluated, so
+    this is how a validator can flag a typo before the first event."""
 
     def __init__(self, text: str) -> None:
         tree = parse(text)
@@ -68,6 +94,7 @@ class Program:
         self._fn: Callable[[Mapping[str, Any]], Any] = compiler.compile(tree)
         self.text = text
         self.references = frozenset(compiler.references)
+        self.unknown_functions = frozenset(compiler.unknown_functions)
 
     def evaluate(self, activation: Mapping[str, Any]) -> Any:
         """Evaluate against ``activation``; raise :class:`CelEvalError` on a CEL error."""

@@ -121,6 +121,7 @@ class Compiler:
     def __init__(self, text: str) -> None:
         self.text = text
         self.references: set[str] = set()
+        self.unknown_functions: set[str] = set()
         self.bound: list[str] = []  # macro variables in scope, innermost last
 
     # -- helpers ---------------------------------------------------------------
@@ -609,12 +610,16 @@ class Compiler:
             if impl is None:
                 for part in (node.target, *node.args):
                     self.node(part)
+                self.unknown_functions.add(
+                    f"{qualified}.{node.function}" if qualified else node.function
+                )
                 return _raise_fn(_located(CelEvalError(f"unknown method {node.function!r}"), where))
             return self.call(node, node.function, impl, node.args, node.target, where)
         impl = stdlib.FUNCTIONS.get(node.function)
         if impl is None:
             for arg in node.args:
                 self.node(arg)
+            self.unknown_functions.add(node.function)
             return _raise_fn(_located(CelEvalError(f"unknown function {node.function!r}"), where))
         return self.call(node, node.function, impl, node.args, None, where)
 

@@ -94,6 +94,13 @@ def test_type_names_and_namespaced_functions_are_not_references() -> None:
     assert prog.references == frozenset({"a", "b", "c"})
 
 
+def test_unknown_functions_are_listed_at_compile_time() -> None:
+    prog = cel.compile("sizee(body) > 1 || body.name.startWith('x') || strings.quote('a') != ''")
+    assert prog.unknown_functions == frozenset({"sizee", "body.name.startWith"})
+    assert cel.compile("size(body) > 1").unknown_functions == frozenset()
+    assert prog.evaluate({"body": {"name": "y"}}) is True  # `||` absorbs the errors
+
+
 def test_a_constant_expression_references_nothing() -> None:
     assert cel.compile("1 + 2 == 3").references == frozenset()
 
