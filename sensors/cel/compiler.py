@@ -454,22 +454,21 @@ class Compiler:
         lit = node.right
         if (
             isinstance(lit, ListLit)
-            and lit.elements
             and not lit.optional
-            and all(isinstance(e, Literal) and e.value.__class__ is str for e in lit.elements)
+            and all(isinstance(e, Literal) for e in lit.elements)
         ):
-            elements = lit.elements
-            # `x in ["a", "b"]`: a set lookup for strings, the general rule otherwise.
-            strings = tuple(e.value for e in elements if isinstance(e, Literal))
-            members = frozenset(strings)
+            # `x in ["a", "b"]`: the list is built once; strings get a set lookup.
+            values = tuple(e.value for e in lit.elements if isinstance(e, Literal))
+            strings = frozenset(v for v in values if v.__class__ is str)
+            only_strings = all(v.__class__ is str for v in values)
 
-            def in_strings(act: Activation) -> bool:
+            def in_literals(act: Activation) -> bool:
                 item = lf(act)
-                if item.__class__ is str:
-                    return item in members
-                return contains(list(strings), item)
+                if item.__class__ is str and only_strings:
+                    return item in strings
+                return contains(values, item)
 
-            return in_strings
+            return in_literals
 
         def in_(act: Activation) -> bool:
             item = lf(act)
