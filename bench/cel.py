@@ -119,8 +119,9 @@ def synthetic_payload() -> dict[str, Any]:
         "private": False,
         "description": "This your first repo!",
         **{
-            f"{k}_url": f"https://api.github.com/repos/octocat/Hello-World/{k}"
+            f"{k}{n}_url": f"https://api.github.com/repos/octocat/Hello-World/{k}/{n}"
             for k in "abcdefghijklmnopqrstuvwxyz"
+            for n in range(3)
         },
     }
     pr = {
