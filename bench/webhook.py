@@ -324,10 +324,21 @@ async def _wait_healthy(port: int, proc: subprocess.Popen[bytes], deadline: floa
     raise RuntimeError("system under test did not become healthy")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its waited-for children, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
     name: str
     throughput: float
+    cpu_us: float
     p50: float
     p99: float
     lost: int
@@ -343,9 +354,11 @@ async def measure(
         # warm up: connections, caches, the bus
         await saturate(system.port, "/hook", sink, first, 500, 16)
         first += 500
+        cpu_before = _cpu_seconds(proc.pid)
         throughput, sat_errors = await saturate(
             system.port, "/hook", sink, first, args.requests, args.concurrency
         )
+        cpu_us = (_cpu_seconds(proc.pid) - cpu_before) / args.requests * 1e6
         first += args.requests
         lat, lost, lat_errors = await open_loop(
             system.port, "/hook", sink, first, args.rate, args.seconds
@@ -359,12 +372,12 @@ async def measure(
     lat.sort()
     p50 = statistics.median(lat) if lat else float("nan")
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
-    return Result(system.name, throughput, p50, p99, lost, sat_errors + lat_errors)
+    return Result(system.name, throughput, cpu_us, p50, p99, lost, sat_errors + lat_errors)
 
 
 async def run(args: argparse.Namespace) -> list[Result]:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    sut_cpu, driver_cpu = (cpus[0], cpus[-1]) if len(cpus) > 1 else (None, None)
+    sut_cpu, driver_cpu = (cpus[0], cpus[-1]) if len(cpus) > 1 and args.pin else (None, None)
     _pin(driver_cpu)
     sink = Sink()
     sink_port = _free_port()
@@ -394,6 +407,7 @@ async def run(args: argparse.Namespace) -> list[Result]:
                 System(
                     f"herald ({bus} bus)",
                     [
+                        *args.wrap.split(),
                         str(Path(sys.executable).with_name("herald")),
                         "run",
                         str(manifests),
@@ -411,6 +425,8 @@ async def run(args: argparse.Namespace) -> list[Result]:
                 )
             )
         first = 0
+        if args.only_herald:
+            systems = systems[1:]
         for system in systems:
             results.append(await measure(system, sink, args, sut_cpu, first))
             first += 1_000_000
@@ -425,14 +441,18 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         f"webhook -> sensor -> HTTP trigger; saturation: {args.requests} requests over "
         f"{args.concurrency} connections; latency: open loop at {args.rate:g}/s for "
         f"{args.seconds:g}s",
-        f"{'system':<24}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'lost':>6}{'errors':>8}"
-        f"{'vs floor':>10}",
+        f"{'system':<24}{'events/s':>10}{'vs floor':>9}{'CPU us/ev':>11}{'vs floor':>9}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'lost':>6}{'errors':>8}",
     ]
-    floor = results[0].throughput or float("nan")
+    base = results[0] if results[0].name.startswith("floor") else None
     for r in results:
+        rate = r.throughput / base.throughput if base else float("nan")
+        # CPU per event as a rate ratio: how many events Herald handles per floor event
+        # on one busy core (floor CPU / Herald CPU).
+        cpu = base.cpu_us / r.cpu_us if base else float("nan")
         lines.append(
-            f"{r.name:<24}{r.throughput:>10.0f}{r.p50:>9.2f}{r.p99:>9.2f}{r.lost:>6}"
-            f"{r.errors:>8}{r.throughput / floor:>9.0%}"
+            f"{r.name:<24}{r.throughput:>10.0f}{rate:>9.0%}{r.cpu_us:>11.0f}{cpu:>9.0%}"
+            f"{r.p50:>9.2f}{r.p99:>9.2f}{r.lost:>6}{r.errors:>8}"
         )
     return "\n".join(lines)
 
@@ -448,6 +468,13 @@ def main() -> None:
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     parser.add_argument("--show-logs", action="store_true")
+    parser.add_argument(
+        "--wrap", default="", help="command prefix for herald, e.g. a profiler: 'py-spy record --'"
+    )
+    parser.add_argument("--only-herald", action="store_true", help="skip the floor")
+    parser.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="do not pin processes to CPUs"
+    )
     args = parser.parse_args()
     results = asyncio.run(run(args))
     print(report(results, args))

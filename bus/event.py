@@ -30,8 +30,18 @@ JSON = "application/json"
 
 # The context attributes CloudEvents defines; everything else is an extension.
 _CORE_ATTRIBUTES = frozenset(
-    {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data",
-     "dataschema", "data_base64"}
+    {
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "subject",
+        "time",
+        "datacontenttype",
+        "data",
+        "dataschema",
+        "data_base64",
+    }
 )
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -48,7 +58,12 @@ def now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One CloudEvent on the bus. ``data`` is JSON-shaped (dicts, lists, scalars)."""
+    """One CloudEvent on the bus. ``data`` is JSON-shaped (dicts, lists, scalars).
+
+    Events are shared: a bus may hand the same object to several consumers, so
+    ``data`` is read-only by contract. Code that needs to change it works on a
+    copy (a transform builds new data; parameters copy what they insert).
+    """
 
     id: str
     source: str

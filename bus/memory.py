@@ -6,9 +6,11 @@ the bus closes or the process exits. Apart from durability it behaves exactly
 like the sqlite backend and passes the same contract suite
 (``tests/bus/contract.py``):
 
-- ``publish`` serialises the event (so data that could not go on a real bus is
-  refused here too, with :class:`~herald.core.errors.BusError`) and drops a
-  second ``(source, id)`` seen within the dedup window (monotonic clock).
+- ``publish`` checks that the event serialises (so data that could not go on a
+  real bus is refused here too, with :class:`~herald.core.errors.BusError`)
+  and drops a second ``(source, id)`` seen within the dedup window (monotonic
+  clock). Deliveries hand out the published :class:`~bus.event.Event` itself,
+  shared by every consumer: event data is read-only by contract.
 - A consumer is created by its first ``subscribe`` and sees the events
   published after that; it keeps collecting events for its keys while no
   subscription is open, until the bus closes. Subscribing again with other
@@ -69,11 +71,11 @@ class _State(enum.Enum):
 class _Entry:
     """One event a consumer still owes an ack for."""
 
-    __slots__ = ("attempts", "due", "lease", "payload", "seq", "state")
+    __slots__ = ("attempts", "due", "event", "lease", "seq", "state")
 
-    def __init__(self, seq: int, payload: bytes) -> None:
+    def __init__(self, seq: int, event: Event) -> None:
         self.seq = seq
-        self.payload = payload
+        self.event = event
         self.attempts = 0
         self.state = _State.READY
         self.due = 0.0
@@ -97,8 +99,8 @@ class _Consumer:
         self.delayed: list[tuple[float, int]] = []
         self.subscription: _MemorySubscription | None = None
 
-    def add(self, seq: int, payload: bytes) -> None:
-        self.entries[seq] = _Entry(seq, payload)
+    def add(self, seq: int, event: Event) -> None:
+        self.entries[seq] = _Entry(seq, event)
         heapq.heappush(self.ready, seq)
 
     def make_ready(self, entry: _Entry) -> None:
@@ -153,7 +155,7 @@ class _MemoryDelivery:
         self._subscription = subscription
         self._consumer = consumer
         self._entry = entry
-        self._event = Event.from_json(entry.payload)
+        self._event = entry.event
         self._attempt = entry.attempts
         self._settled: str | None = None
 
@@ -347,7 +349,7 @@ class MemoryBus:
     async def publish(self, event: Event) -> bool:
         """Hand ``event`` to every consumer of its key; False for a duplicate."""
         self._check_open()
-        payload = event.to_json()
+        event.to_json()  # refuse what a durable bus could not store
         now = time.monotonic()
         horizon = now - self._dedup_window
         order, seen = self._dedup_order, self._dedup
@@ -364,7 +366,7 @@ class MemoryBus:
         if consumers:
             self._seq += 1
             for consumer in consumers:
-                consumer.add(self._seq, payload)
+                consumer.add(self._seq, event)
                 if consumer.subscription is not None:
                     consumer.subscription._wake.set()
         return True

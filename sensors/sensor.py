@@ -93,6 +93,7 @@ class TriggerRunner:
     dlq: TriggerRunner | None
     held: dict[str, Event] = field(default_factory=dict)
     _template_doc: bytes = b""
+    _spec_without_parameters: Any = None
 
     @property
     def dependencies(self) -> tuple[str, ...]:
@@ -101,7 +102,9 @@ class TriggerRunner:
     def resolved_spec(self, events: Mapping[str, Event]) -> Any:
         """The trigger type's spec with the trigger's ``parameters`` applied."""
         if not self.spec.parameters:
-            return self.spec.template.trigger_spec
+            if self._spec_without_parameters is None:
+                self._spec_without_parameters = self.spec.template.trigger_spec
+            return self._spec_without_parameters
         doc = orjson.loads(self._template_doc)
         doc = apply_parameters(doc, self.spec.parameters, events)
         try:
@@ -323,9 +326,11 @@ class Sensor:
         )
 
     async def _complete(self, delivery: Delivery, decision: Decision) -> None:
-        outcomes = await asyncio.gather(
-            *(self._execute(f.trigger, f.events) for f in decision.firings)
-        )
+        firings = decision.firings
+        if len(firings) == 1:
+            outcomes = [await self._execute(firings[0].trigger, firings[0].events)]
+        else:
+            outcomes = await asyncio.gather(*(self._execute(f.trigger, f.events) for f in firings))
         for firing in decision.firings:
             await self._release(firing)
         await delivery.ack()

@@ -148,8 +148,16 @@ class Resolved:
     raw: Any = MISSING
 
     def value(self, use_raw: bool) -> Any:
-        """What to write at ``dest``: the raw value if asked for and not a string."""
-        return self.raw if use_raw and self.raw is not MISSING else self.text
+        """What to write at ``dest``: the raw value if asked for and not a string.
+
+        Objects and arrays are copied: event data is shared and read-only, and a
+        later parameter may write inside what this one inserted.
+        """
+        if not use_raw or self.raw is MISSING:
+            return self.text
+        if isinstance(self.raw, dict | list):
+            return orjson.loads(orjson.dumps(self.raw))
+        return self.raw
 
 
 def _json_text(value: Any) -> str:
@@ -248,7 +256,7 @@ def construct_payload(parameters: Sequence[TriggerParameter], events: Mapping[st
             continue
         if not param.dest:
             if resolved.raw is not MISSING:
-                return resolved.raw
+                return resolved.value(True)
             try:
                 return orjson.loads(resolved.text)
             except orjson.JSONDecodeError:
