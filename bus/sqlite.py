@@ -117,7 +117,9 @@ _RECENT_EVENTS = 4096
 skips decoding the stored JSON (redeliveries after a restart decode it)."""
 """Rows a subscription leases in one transaction, at most."""
 _GC_INTERVAL = 5.0
-_GC_BATCH = 1000
+_GC_BATCH = 250
+_CHECKPOINT_INTERVAL = 1.0
+"""Seconds between WAL checkpoints, which run in a worker thread (see ``_gc_loop``)."""
 
 _SCHEMA = f"""
 BEGIN;
@@ -509,6 +511,7 @@ class SqliteBus:
                 )
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA busy_timeout = 2000")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 conn.executescript(_SCHEMA)
@@ -747,9 +750,33 @@ class SqliteBus:
                 await asyncio.sleep(0)  # let deliveries run between batches
         return deleted
 
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database file (runs in a worker thread).
+
+        The main connection never checkpoints by itself (``wal_autocheckpoint``
+        is 0): a checkpoint fsyncs, which would stall the event loop for
+        milliseconds. A PASSIVE checkpoint from this second connection does not
+        block the main connection's reads or writes.
+        """
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 100")
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
     async def _gc_loop(self) -> None:
+        ticks = 0
         while True:
-            await asyncio.sleep(_GC_INTERVAL)
+            await asyncio.sleep(_CHECKPOINT_INTERVAL)
+            ticks += 1
+            try:
+                await asyncio.to_thread(self._checkpoint)
+            except sqlite3.Error:
+                log.warning("sqlite bus %s: WAL checkpoint failed", self._path, exc_info=True)
+            if ticks * _CHECKPOINT_INTERVAL < _GC_INTERVAL:
+                continue
+            ticks = 0
             try:
                 await self.collect_garbage()
             except BusClosedError:
