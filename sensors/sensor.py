@@ -31,17 +31,19 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from bus.base import DEFAULT_MAX_INFLIGHT, Bus, Delivery, Key, KeyValue
-from bus.event import Event
+from bus.event import Event, now
 from bus.subjects import escape
 from herald.core.backoff import Backoff
+from herald.core.cron import Schedule, schedule
 from herald.core.errors import (
     ConfigError,
     HeraldError,
@@ -65,17 +67,24 @@ ContextFactory = Callable[[str], trigger_base.TriggerContext]
 class RateLimiter:
     """Spaces firings evenly: at most ``requestsPerUnit`` per unit (a leaky bucket)."""
 
-    def __init__(self, spec: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        spec: RateLimit,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._interval = _UNIT_SECONDS[spec.unit] / spec.requests_per_unit
         self._clock = clock
+        self._sleep = sleep
         self._next = 0.0
 
     async def acquire(self) -> None:
-        now = self._clock()
-        slot = max(now, self._next)
+        """Wait for this firing's slot."""
+        current = self._clock()
+        slot = max(current, self._next)
         self._next = slot + self._interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        if slot > current:
+            await self._sleep(slot - current)
 
 
 @dataclass(slots=True)
@@ -91,6 +100,7 @@ class TriggerRunner:
     retry: Backoff
     limiter: RateLimiter | None
     dlq: TriggerRunner | None
+    resets: tuple[Schedule, ...] = ()
     held: dict[str, Event] = field(default_factory=dict)
     _template_doc: bytes = b""
     _spec_without_parameters: Any = None
@@ -170,10 +180,14 @@ class Sensor:
         context_factory: ContextFactory,
         *,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        clock: Callable[[], datetime] = now,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.name = name
         self.spec = spec
         self.max_inflight = max_inflight
+        self._clock = clock
+        self._sleep = sleep
         self._deps: dict[Key, list[_Dependency]] = {}
         for i, dep in enumerate(spec.dependencies):
             try:
@@ -214,10 +228,14 @@ class Sensor:
     ) -> TriggerRunner:
         template = spec.template
         kind = template.trigger_type
-        if template.conditions_reset:
-            raise ConfigError(
-                "conditionsReset is not supported yet", path=f"{path}.template.conditionsReset"
-            )
+        resets: list[Schedule] = []
+        for i, reset in enumerate(template.conditions_reset or ()):
+            try:
+                resets.append(schedule(reset.by_time.cron, reset.by_time.timezone))
+            except ConfigError as e:
+                raise ConfigError(
+                    e.reason, path=f"{path}.template.conditionsReset[{i}].byTime.cron"
+                ) from e
         try:
             make = trigger_base.factory(kind)
         except ConfigError as e:
@@ -236,6 +254,7 @@ class Sensor:
             at_least_once=spec.at_least_once is not False,
             retry=spec.retry_strategy or Backoff.model_validate({"steps": 1}),
             limiter=RateLimiter(spec.rate_limit) if spec.rate_limit else None,
+            resets=tuple(resets),
             dlq=(
                 self._build_trigger(
                     spec.dlq_trigger, f"{path}.dlqTrigger", dependencies, context_factory, dlq=True
@@ -302,9 +321,19 @@ class Sensor:
                 stopper = tasks.create_task(
                     _close_on(stopping, sub.close), name=f"sensor:{self.name}:stop"
                 )
+                resets = [
+                    tasks.create_task(
+                        self._reset_loop(trigger, when),
+                        name=f"sensor:{self.name}:reset:{trigger.name}:{i}",
+                    )
+                    for trigger in self.triggers
+                    for i, when in enumerate(trigger.resets)
+                ]
                 async for delivery in sub:
                     await self._handle(delivery, tasks)
                 stopper.cancel()
+                for task in resets:
+                    task.cancel()
         finally:
             await sub.close()
             for trigger in self.triggers:
@@ -390,7 +419,11 @@ class Sensor:
                 if raw is None or dep is None:
                     await kv.delete(key)
                     continue
-                trigger.held[dep] = Event.from_json(raw)
+                held = Event.from_json(raw)
+                if self._reset_since(trigger, held.time):
+                    await kv.delete(key)
+                    continue
+                trigger.held[dep] = held
             if trigger.held:
                 log.info(
                     "sensor %s: trigger %s restored held events of %s",
@@ -398,6 +431,35 @@ class Sensor:
                     trigger.name,
                     ", ".join(sorted(trigger.held)),
                 )
+
+    def _reset_since(self, trigger: TriggerRunner, when: datetime) -> bool:
+        """Whether a conditionsReset tick of ``trigger`` happened after ``when``."""
+        current = self._clock()
+        return any(reset.previous_before(current) > when for reset in trigger.resets)
+
+    async def _reset_loop(self, trigger: TriggerRunner, when: Schedule) -> None:
+        """Clear the trigger's held events at every tick of ``when``."""
+        while True:
+            current = self._clock()
+            tick = when.next_after(current)
+            await self._sleep(max(0.0, (tick - current).total_seconds()))
+            await self.reset(trigger, f"conditionsReset {when.expression!r} ({when.zone.key})")
+
+    async def reset(self, trigger: TriggerRunner, why: str) -> None:
+        """Forget every event ``trigger`` holds (memory and key-value store)."""
+        dropped = sorted(trigger.held)
+        trigger.held.clear()
+        if self._kv is not None:
+            for dep in dropped:
+                await self._kv.delete(_held_key(trigger.name, dep))
+        if dropped:
+            log.info(
+                "sensor %s: trigger %s cleared held events of %s (%s)",
+                self.name,
+                trigger.name,
+                ", ".join(dropped),
+                why,
+            )
 
     def _fingerprint(self, trigger: TriggerRunner) -> str:
         deps = [

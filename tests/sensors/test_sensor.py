@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ from bus.base import Bus
 from bus.event import Event
 from bus.memory import MemoryBus
 from bus.sqlite import SqliteBus
-from sensors.sensor import Sensor
-from sensors.spec import SensorSpec
+from sensors.sensor import RateLimiter, Sensor
+from sensors.spec import RateLimit, SensorSpec
 from tests.sink import HTTPSink
 from triggers.base import SharedHTTP, TriggerContext
 
@@ -345,3 +346,116 @@ async def test_changed_conditions_drop_stale_partial_state(tmp_path: Path, sink:
             assert sensor.triggers[0].held == {}
     finally:
         await second.close()
+
+
+# ------------------------------------------------------------------ conditionsReset
+
+
+def _reset_spec(cron: str, timezone: str | None = None) -> SensorSpec:
+    by_time: dict[str, str] = {"cron": cron}
+    if timezone:
+        by_time["timezone"] = timezone
+    template = {
+        "name": "t",
+        "conditions": "a && b",
+        "conditionsReset": [{"byTime": by_time}],
+        "log": {},
+    }
+    return _spec([("a", "ea"), ("b", "eb")], [{"template": template}])
+
+
+async def test_conditions_reset_clears_held_events_at_each_tick(bus: Bus) -> None:
+    clock = [datetime(2026, 11, 27, 23, 58, 30, tzinfo=UTC)]
+    slept: list[float] = []
+    tick = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) > 1:
+            await asyncio.Event().wait()  # the second wait never ends in this test
+        await tick.wait()
+        clock[0] += timedelta(seconds=seconds)
+
+    spec = _reset_spec("59 23 * * *", "UTC")
+    sensor = Sensor(
+        "s",
+        spec,
+        lambda trigger: TriggerContext(sensor="s", trigger=trigger, shared_http=_HTTP),
+        clock=lambda: clock[0],
+        sleep=sleep,
+    )
+    async with Running(sensor, bus):
+        await bus.publish(_event("ea", 1))
+        for _ in range(200):
+            if sensor.triggers[0].held:
+                break
+            await asyncio.sleep(0.01)
+        assert set(sensor.triggers[0].held) == {"a"}
+        assert slept == [30.0]  # 23:58:30 -> 23:59:00
+        tick.set()
+        for _ in range(200):
+            if not sensor.triggers[0].held:
+                break
+            await asyncio.sleep(0.01)
+        assert sensor.triggers[0].held == {}
+        assert await (await bus.kv("sensor-s")).keys() == ["t._spec"]
+
+
+async def test_held_events_older_than_the_last_reset_are_dropped_on_restart(
+    tmp_path: Path,
+) -> None:
+    spec = _reset_spec("0 * * * *")
+    first = SqliteBus(tmp_path / "bus.db")
+    await first.start()
+    old = Event(
+        id="old",
+        source="es",
+        type="webhook",
+        subject="ea",
+        data={"n": 1},
+        time=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
+    )
+    kv = await first.kv("sensor-s")
+    sensor = Sensor("s", spec, lambda t: TriggerContext(sensor="s", trigger=t, shared_http=_HTTP))
+    await kv.put("t._spec", sensor._fingerprint(sensor.triggers[0]).encode())
+    await kv.put("t.a", old.to_json())
+    await first.close()
+
+    second = SqliteBus(tmp_path / "bus.db")
+    await second.start()
+    try:
+        at_ten_past = datetime(2026, 11, 27, 10, 10, tzinfo=UTC)
+        restarted = Sensor(
+            "s",
+            spec,
+            lambda t: TriggerContext(sensor="s", trigger=t, shared_http=_HTTP),
+            clock=lambda: at_ten_past,
+        )
+        async with Running(restarted, second):
+            assert restarted.triggers[0].held == {}  # the 10:00 reset came after 09:30
+        kept = Sensor(
+            "s",
+            spec,
+            lambda t: TriggerContext(sensor="s", trigger=t, shared_http=_HTTP),
+            clock=lambda: datetime(2026, 11, 27, 9, 50, tzinfo=UTC),
+        )
+        await (await second.kv("sensor-s")).put("t.a", old.to_json())
+        async with Running(kept, second):
+            assert set(kept.triggers[0].held) == {"a"}  # no reset since 09:30
+    finally:
+        await second.close()
+
+
+async def test_rate_limit_spaces_firings_evenly() -> None:
+    clock = [100.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+
+    spec = RateLimit.model_validate({"unit": "Second", "requestsPerUnit": 4})
+    limiter = RateLimiter(spec, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(5):
+        await limiter.acquire()
+    assert waits == [0.25, 0.25, 0.25, 0.25]  # the first one goes at once
