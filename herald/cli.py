@@ -96,6 +96,81 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
 
 
+def _cmd_test(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from herald.core.errors import HeraldError
+    from herald.loader import LoadIOError, load_paths
+    from herald.settings import Settings
+    from herald.tester import (
+        EventInputError,
+        build_sensors,
+        evaluate,
+        fire,
+        format_text,
+        read_events,
+        source_types,
+    )
+    from triggers.base import SharedHTTP
+
+    try:
+        result = load_paths([Path(p) for p in args.paths])
+    except LoadIOError as e:
+        print(f"herald test: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if not result.ok:
+        for problem in result.errors:
+            print(problem, file=sys.stderr)
+        print("herald test: the manifests are invalid", file=sys.stderr)
+        return EXIT_USAGE
+    default = None
+    if args.as_:
+        es, sep, name = args.as_.partition("/")
+        if not sep or not es or not name:
+            print("herald test: --as takes EVENTSOURCE/EVENT", file=sys.stderr)
+            return EXIT_USAGE
+        default = (es, name)
+    settings_args = {"secrets_dir": args.secrets_dir} if args.secrets_dir else {}
+    settings = Settings(**settings_args)
+
+    async def go() -> int:
+        http = SharedHTTP()
+        try:
+            sensors = build_sensors(result, settings, http)
+            if not sensors:
+                print("herald test: no Sensor in the given paths", file=sys.stderr)
+                return EXIT_USAGE
+            events = read_events(args.event or ["-"], source_types(result), default)
+            if not events:
+                print("herald test: no events to test", file=sys.stderr)
+                return EXIT_USAGE
+            reports = []
+            for sensor in sensors:
+                made = evaluate(sensor, events)
+                if args.fire:
+                    await fire(sensor, made)
+                reports.extend(made)
+        except (EventInputError, HeraldError) as e:
+            print(f"herald test: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            await http.close()
+        if args.json:
+            import orjson
+
+            out = orjson.dumps(
+                [r.to_json() for r in reports],
+                option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z,
+                default=str,
+            )
+            print(out.decode())
+        else:
+            print(format_text(reports))
+        return EXIT_OK if any(r.fires for r in reports) else EXIT_INVALID
+
+    return asyncio.run(go())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
@@ -142,6 +217,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument("--log-format", choices=["text", "json"])
     run.set_defaults(func=_cmd_run)
+
+    test = sub.add_parser(
+        "test",
+        help="run events through sensors without a cluster and explain every decision",
+        description=(
+            "Apply events, in order, to the Sensors found in PATHs (EventSources there shape "
+            "test events). Prints, per dependency and filter clause, pass/fail and the value "
+            "seen, each trigger's condition, and the rendered template and payload that "
+            "would be sent, without firing (--fire fires for real). Exit 0 when a trigger "
+            "would fire, 1 when none would, 2 on an error."
+        ),
+    )
+    test.add_argument("paths", nargs="+", metavar="PATH", help="Sensor (and EventSource) files")
+    test.add_argument(
+        "-e",
+        "--event",
+        action="append",
+        metavar="FILE",
+        help="event file (JSON, JSON lines or YAML; '-' or none: standard input); repeatable",
+    )
+    test.add_argument(
+        "--as",
+        dest="as_",
+        metavar="EVENTSOURCE/EVENT",
+        help="treat documents without eventSourceName/eventName as payloads from this event",
+    )
+    test.add_argument("--fire", action="store_true", help="fire the triggers for real")
+    test.add_argument("--json", action="store_true", help="machine-readable output")
+    test.add_argument("--secrets-dir", metavar="DIR", help="secrets as DIR/<name>/<key>")
+    test.set_defaults(func=_cmd_test)
     return parser
 
 

@@ -357,16 +357,16 @@ class Sensor:
     async def _complete(self, delivery: Delivery, decision: Decision) -> None:
         firings = decision.firings
         if len(firings) == 1:
-            outcomes = [await self._execute(firings[0].trigger, firings[0].events)]
+            outcomes = [await self.execute(firings[0].trigger, firings[0].events)]
         else:
-            outcomes = await asyncio.gather(*(self._execute(f.trigger, f.events) for f in firings))
+            outcomes = await asyncio.gather(*(self.execute(f.trigger, f.events) for f in firings))
         for firing in decision.firings:
             await self._release(firing)
         await delivery.ack()
         prefix = decision.summary()
         log.info(_line(self.name, decision.event, f"{prefix}; {'; '.join(outcomes)}"))
 
-    async def _execute(self, trigger: TriggerRunner, events: Mapping[str, Event]) -> str:
+    async def execute(self, trigger: TriggerRunner, events: Mapping[str, Event]) -> str:
         """Fire with retries, then the DLQ trigger; never raises a trigger error."""
         delays = list(trigger.retry.delays(default_steps=1))
         attempts = len(delays) + 1
@@ -395,7 +395,7 @@ class Sensor:
         if trigger.dlq is None:
             log.error("sensor %s: trigger %s", self.name, failed)
             return failed
-        dlq_outcome = await self._execute(trigger.dlq, events)
+        dlq_outcome = await self.execute(trigger.dlq, events)
         return f"{failed}; dead-lettered: {dlq_outcome}"
 
     # ------------------------------------------------------------------ state
