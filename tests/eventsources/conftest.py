@@ -1,0 +1,210 @@
+"""Fixtures for source adapter tests: the shared HTTP servers on 127.0.0.1, a memory bus,
+emits that publish to it (or fail, or filter), and a helper that runs a source until
+it is ready and cancels it afterwards.
+
+Every test uses its own EventSource name and free ports; waits are on conditions
+with a deadline, never sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bus.base import Key
+from bus.event import Event
+from bus.memory import MemoryBus
+from eventsources.http_server import HTTPServers
+from eventsources.source import Emit, EmitResult, Source
+from herald.core.errors import BusError
+from herald.core.refs import SecretStore
+from tests.sink import free_port
+
+DEADLINE = 10.0
+"""Seconds any wait in these tests may take before it fails."""
+
+
+def unique(prefix: str = "es") -> str:
+    """A Kubernetes-style name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def secrets_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "secrets"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def secrets(secrets_dir: Path, tmp_path: Path) -> SecretStore:
+    return SecretStore(secrets_dir=secrets_dir, configmaps_dir=tmp_path / "configmaps")
+
+
+def put_secret(secrets_dir: Path, name: str, key: str, value: bytes) -> None:
+    """Write a secret where the SecretStore reads it: <dir>/<name>/<key>."""
+    (secrets_dir / name).mkdir(exist_ok=True)
+    (secrets_dir / name / key).write_bytes(value)
+
+
+@pytest.fixture
+async def servers(secrets: SecretStore) -> AsyncIterator[HTTPServers]:
+    servers = HTTPServers(host="127.0.0.1", secrets=secrets, grace=5.0)
+    try:
+        yield servers
+    finally:
+        await servers.close()
+
+
+@pytest.fixture
+async def bus() -> AsyncIterator[MemoryBus]:
+    bus = MemoryBus()
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+@dataclass
+class Recorder:
+    """An emit that publishes to the bus and remembers what the bus took."""
+
+    bus: MemoryBus
+    published: list[Event] = field(default_factory=list)
+    calls: int = 0
+
+    async def emit(self, event: Event) -> EmitResult:
+        self.calls += 1
+        if await self.bus.publish(event):
+            self.published.append(event)
+            return EmitResult.PUBLISHED
+        return EmitResult.DUPLICATE
+
+
+@pytest.fixture
+def recorder(bus: MemoryBus) -> Recorder:
+    return Recorder(bus)
+
+
+async def failing_emit(event: Event) -> EmitResult:
+    """An emit whose bus cannot take the event."""
+    raise BusError(f"event {event.id}: the bus is down (test)")
+
+
+async def filtering_emit(event: Event) -> EmitResult:
+    """An emit whose EventSource filter drops every event."""
+    return EmitResult.FILTERED
+
+
+@asynccontextmanager
+async def running(source: Source, emit: Emit) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``source`` as a named task until the block ends; yield once it is ready."""
+    task = asyncio.create_task(source.run(emit), name=f"test-source-{uuid.uuid4().hex[:6]}")
+    ready = asyncio.create_task(source.ready.wait(), name="test-source-ready")
+    try:
+        await asyncio.wait({task, ready}, timeout=DEADLINE, return_when="FIRST_COMPLETED")
+        if task.done():
+            task.result()  # raises what made the source stop
+            raise AssertionError("the source returned before it was cancelled")
+        if not ready.done():
+            raise AssertionError(f"the source was not ready within {DEADLINE}s")
+        yield task
+    finally:
+        ready.cancel()
+        task.cancel()
+        await asyncio.wait({task, ready})
+        if not task.cancelled() and task.exception() is not None:
+            raise AssertionError("the source failed") from task.exception()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=DEADLINE)) as session:
+        yield session
+
+
+async def next_event(bus: MemoryBus, key: Key, consumer: str) -> Event:
+    """The next event on ``key`` for ``consumer`` (subscribed before), within the deadline."""
+    sub = await bus.subscribe(consumer, [key])
+    try:
+        async with asyncio.timeout(DEADLINE):
+            delivery = await anext(aiter(sub))
+        await delivery.ack()
+        return delivery.event
+    finally:
+        await sub.close()
+
+
+async def raw_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """Send ``head`` (request line and headers, CRLF-separated, no blank line) and ``body``
+    over a plain socket, exactly as written; return the status and the answer's body.
+
+    For what aiohttp's client will not send (repeated headers, a Content-Length
+    that the body does not match).
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head + b"\r\nConnection: close\r\n\r\n" + body)
+        await writer.drain()
+        async with asyncio.timeout(DEADLINE):
+            answer = await reader.readuntil(b"\r\n\r\n")
+            status = int(answer.split(b" ", 2)[1])
+            length = int(answer.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            return status, await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for 127.0.0.1 and localhost, and its key."""
+
+    cert: bytes
+    key: bytes
+    cert_path: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert_path))
+
+
+def _openssl_certificate(where: Path) -> Certificate:
+    cert, key = where / "tls.crt", where / "tls.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=DEADLINE,
+    )  # fmt: skip
+    return Certificate(cert.read_bytes(), key.read_bytes(), cert)
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> Certificate:
+    """A self-signed certificate made with the openssl CLI (skipped when it is missing)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a self-signed certificate")
+    where = tmp_path / "pki"
+    where.mkdir()
+    return _openssl_certificate(where)
