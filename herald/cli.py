@@ -130,6 +130,13 @@ def _cmd_test(args: argparse.Namespace) -> int:
             print("herald test: --as takes EVENTSOURCE/EVENT", file=sys.stderr)
             return EXIT_USAGE
         default = (es, name)
+    headers: dict[str, str] = {}
+    for item in args.header or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            print(f"herald test: -H takes NAME=VALUE, got {item!r}", file=sys.stderr)
+            return EXIT_USAGE
+        headers[key.strip()] = value
     settings_args = {"secrets_dir": args.secrets_dir} if args.secrets_dir else {}
     settings = Settings(**settings_args)
 
@@ -140,7 +147,9 @@ def _cmd_test(args: argparse.Namespace) -> int:
             if not sensors:
                 print("herald test: no Sensor in the given paths", file=sys.stderr)
                 return EXIT_USAGE
-            events = read_events(args.event or ["-"], source_types(result), default)
+            events = read_events(
+                args.event or ["-"], source_types(result), default, headers=headers
+            )
             if not events:
                 print("herald test: no events to test", file=sys.stderr)
                 return EXIT_USAGE
@@ -242,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="as_",
         metavar="EVENTSOURCE/EVENT",
         help="treat documents without eventSourceName/eventName as payloads from this event",
+    )
+    test.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a header for events given without headers (e.g. X-GitHub-Event=push)",
     )
     test.add_argument("--fire", action="store_true", help="fire the triggers for real")
     test.add_argument("--json", action="store_true", help="machine-readable output")

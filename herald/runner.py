@@ -99,10 +99,26 @@ def plan(result: LoadResult, settings: Settings, servers: HTTPServers) -> Plan:
             out.sensors.append(Sensor(res.name, res.manifest.spec, context))
         except ConfigError as e:
             out.refusals.append(Refusal(res.origin, e.path, e.reason))
+    routes: dict[tuple[str, str], str] = {}
     for res in result.of_kind("EventSource"):
         assert isinstance(res.manifest, EventSourceManifest)
         for kind, name, config in res.manifest.spec.events():
             path = f"spec.{kind}.{name}"
+            route = config.http_route()
+            if route is not None:
+                where = f"{res.origin} {path}"
+                key = route[1].route_key()
+                if key in routes and not routes[key].startswith(f"{res.origin} "):
+                    out.refusals.append(
+                        Refusal(
+                            res.origin,
+                            path,
+                            f"port {key[0]} endpoint {key[1]} is also served by {routes[key]}; "
+                            "in one process every port and endpoint can serve one event",
+                        )
+                    )
+                    continue
+                routes.setdefault(key, where)
             try:
                 make = source_registry.factory(kind)
                 filter_program = _compile_filter(config, path)

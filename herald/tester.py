@@ -31,6 +31,7 @@ import orjson
 import yaml
 
 from bus.event import Event, new_id
+from eventsources.http_server import canonical_header_key
 from eventsources.spec import EVENT_SOURCE_TYPES
 from herald.core.errors import ConfigError, HeraldError
 from herald.loader import EventSourceManifest, LoadResult, SensorManifest
@@ -81,7 +82,10 @@ def _documents(text: str, origin: str) -> list[Any]:
 
 
 def _shape(kind: str, body: Any, headers: Mapping[str, Any] | None) -> dict[str, Any]:
-    header_lists = {k: v if isinstance(v, list) else [v] for k, v in (headers or {}).items()}
+    header_lists = {
+        canonical_header_key(k): v if isinstance(v, list) else [v]
+        for k, v in (headers or {}).items()
+    }
     if kind == "github":
         return {"headers": header_lists, "body": body}
     if kind == "webhook":
@@ -94,8 +98,12 @@ def to_event(
     origin: str,
     types: Mapping[tuple[str, str], str],
     default: tuple[str, str] | None,
+    headers: Mapping[str, str] | None = None,
 ) -> Event:
-    """One event from one document (see the module docstring for the forms)."""
+    """One event from one document (see the module docstring for the forms).
+
+    ``headers`` (``-H``) are added to test events and bare payloads that have none.
+    """
     if not isinstance(doc, dict):
         if default is None:
             raise EventInputError(
@@ -118,7 +126,11 @@ def to_event(
         if not isinstance(source, str) or not isinstance(subject, str):
             raise EventInputError(f"{origin}: eventSourceName and eventName must both be set")
         kind = types.get((source, subject), str(doc.get("type") or "webhook"))
-        data = doc["data"] if "data" in doc else _shape(kind, doc.get("body"), doc.get("headers"))
+        data = (
+            doc["data"]
+            if "data" in doc
+            else _shape(kind, doc.get("body"), doc.get("headers") or headers)
+        )
         ident = doc.get("id")
         return Event.new(
             source=source,
@@ -133,7 +145,9 @@ def to_event(
             "or pass --as EVENTSOURCE/EVENT to treat the document as a payload"
         )
     kind = types.get(default, "webhook")
-    return Event.new(source=default[0], type=kind, subject=default[1], data=_shape(kind, doc, None))
+    return Event.new(
+        source=default[0], type=kind, subject=default[1], data=_shape(kind, doc, headers)
+    )
 
 
 def read_events(
@@ -141,6 +155,7 @@ def read_events(
     types: Mapping[tuple[str, str], str],
     default: tuple[str, str] | None,
     stdin: TextIO | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> list[Event]:
     """Every event from ``sources`` (paths, or ``-`` for standard input), in order."""
     events: list[Event] = []
@@ -153,7 +168,7 @@ def read_events(
             except OSError as e:
                 raise EventInputError(f"{src}: {e.strerror}") from e
         for i, doc in enumerate(_documents(text, origin)):
-            events.append(to_event(doc, f"{origin}#{i + 1}", types, default))
+            events.append(to_event(doc, f"{origin}#{i + 1}", types, default, headers))
     return events
 
 

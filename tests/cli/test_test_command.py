@@ -169,3 +169,22 @@ def test_nothing_fires_without_fire(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert code == 0
     assert "fired:" not in out  # deploy.invalid was never contacted
+
+
+def test_headers_given_with_h_shape_a_bare_github_payload(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = {"ref": "refs/heads/main", "after": "abc", "repository": {"full_name": "o/r"}}
+    code, out, _ = _run(
+        capsys,
+        str(ROOT / "examples" / "github"),
+        "--as",
+        "github/code",
+        "-H",
+        "x-github-event=push",
+        "--event",
+        _write(tmp_path / "push.json", [payload]),
+    )
+    assert code == 0
+    assert 'pass  data[0] headers.X-Github-Event: saw ["push"]' in out
+    assert '"commit":"abc"' in out

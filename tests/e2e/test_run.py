@@ -259,3 +259,16 @@ async def test_run_refuses_invalid_manifests(workdir: Path) -> None:
     with _herald(workdir, str(workdir / "bad.yaml"), port=0) as herald:
         assert herald.proc.wait(20) == 2
     assert "spec.oops" in herald.output()
+
+
+async def test_run_refuses_one_port_and_endpoint_in_two_event_sources(workdir: Path) -> None:
+    port = free_port()
+    docs = [
+        f"apiVersion: herald.dev/v1alpha1\nkind: EventSource\nmetadata: {{name: {n}}}\n"
+        f"spec:\n  webhook:\n    e: {{port: '{port}', endpoint: /same, method: POST}}\n"
+        for n in ("one", "two")
+    ]
+    (workdir / "m.yaml").write_text("---\n".join(docs))
+    with _herald(workdir, str(workdir / "m.yaml"), "--bus", "memory://", port=port) as herald:
+        assert herald.proc.wait(20) == 2
+    assert f"port {port} endpoint /same is also served by" in herald.output()
