@@ -13,8 +13,20 @@ Semantics (Argo's ``pkg/sensors/dependencies/filter.go``):
   unanchored regular expressions matched against the value's string form
   (comparator ``=``/empty, or ``!=`` for "matches none"); ``number`` compares
   as floats with ``>=, >, =, !=, <, <=``; ``bool`` parses each value as Go's
-  ``strconv.ParseBool``. Several data filters combine by
-  ``dataLogicalOperator`` (default and).
+  ``strconv.ParseBool``. A ``template`` (Go template + sprig, ``.Input`` =
+  the value's string form) rewrites the value first; its output is compared
+  as a string (an empty or ``<no value>`` output is an error). Several data
+  filters combine by ``dataLogicalOperator`` (default and).
+- ``exprs``: govaluate expressions, translated to CEL once
+  (:mod:`sensors.exprs`); each ``fields`` entry binds a name to the value at a
+  gjson path (a missing path is an error for that expression; numbers are
+  floats, as in Go). An expression passes when it gives ``true`` (any other
+  value fails, as in Argo). ``exprLogicalOperator`` and: every expression must
+  pass and an error rejects; or: the first that passes wins, errors are
+  reported. The clause shows the bound values and the CEL translation.
+- ``script``: a Lua script (lupa, sandboxed, see :mod:`sensors.transform`)
+  with the data as the global table ``event``; its last returned value must
+  be ``true``. A script error rejects the event.
 - ``context``: exact equality of the non-empty ``type``, ``subject``,
   ``source`` and ``datacontenttype``.
 - ``time``: the event's time falls in the daily window ``[start, stop)`` in the
@@ -25,7 +37,7 @@ Semantics (Argo's ``pkg/sensors/dependencies/filter.go``):
   every kind to pass and an error rejects; ``or`` passes when any kind passes.
   Unlike Argo, an error in one alternative does not veto another that passed
   (Argo rejects the event then); the error is still reported.
-- When the event has no data, data filters pass, as in Argo.
+- When the event has no data, data, exprs and script filters pass, as in Argo.
 """
 
 from __future__ import annotations
@@ -40,18 +52,23 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from bus.event import Event
+from herald.core import gotemplate
 from herald.core.errors import ConfigError
 from herald.core.jsonpath import MISSING, PathError, compile_path, get
 from sensors import cel
+from sensors.exprs import TranslationError, govaluate_activation, govaluate_to_cel
 from sensors.spec import (
     DataFilter,
     EventContext,
     EventDependency,
     EventDependencyFilter,
+    ExprFilter,
     TimeFilter,
 )
+from sensors.transform import LuaScriptError, check_lua, lua_returns_true
 
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GJSON_TRUE = frozenset({"1", "t", "true"})
 _UTC = ZoneInfo("UTC")
 
 
@@ -116,13 +133,13 @@ def _go_float(value: Any) -> float:
 
 
 def _go_bool(value: Any) -> bool:
-    """gjson's ``Result.Bool()``."""
+    """gjson's ``Result.Bool()``: strings parse as ``strconv.ParseBool`` of their lower case."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
         return value != 0
     if isinstance(value, str):
-        return value in _GO_TRUE
+        return value.lower() in _GJSON_TRUE
     return False
 
 
@@ -135,11 +152,14 @@ def _data_check(index: int, spec: DataFilter) -> Check:
         compile_path(spec.path)
     except PathError as e:
         raise ConfigError(str(e), path=f"filters.data[{index}].path") from e
-    if spec.template is not None:
-        raise ConfigError(
-            "Go templates in data filters are not supported yet; use a cel filter instead",
-            path=f"filters.data[{index}].template",
-        )
+    template: gotemplate.Template | None = None
+    if spec.template:
+        try:
+            template = gotemplate.compile(spec.template)
+        except gotemplate.TemplateError as e:
+            raise ConfigError(
+                f"not a valid Go template: {e}", path=f"filters.data[{index}].template"
+            ) from e
     path = spec.path
     negate = spec.comparator == "!="
     if spec.type == "string":
@@ -184,7 +204,18 @@ def _data_check(index: int, spec: DataFilter) -> Check:
         found = get(event.data, path)
         if found is MISSING:
             return Clause(label, False, None, f"path {path!r} does not exist", error=True)
+        if template is not None:
+            try:
+                found = template.render({"Input": go_string(found)})
+            except gotemplate.TemplateError as e:
+                return Clause(label, False, found, f"template failed: {e}", error=True)
+            if found in ("", gotemplate.NO_VALUE):
+                return Clause(
+                    label, False, found, f"template gave {found!r}, which counts as no value", True
+                )
         ok, detail = compare(found)
+        if template is not None:
+            detail = f"template gave {found!r}: {detail}"
         return Clause(label, ok, found, detail)
 
     return check
@@ -198,6 +229,58 @@ _NUMBER_OPS: dict[str, Callable[[float, float], bool]] = {
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
 }
+
+
+def _expr_check(index: int, spec: ExprFilter) -> Check:
+    names = [f.name for f in spec.fields]
+    label = f"exprs[{index}]"
+    for i, binding in enumerate(spec.fields):
+        try:
+            compile_path(binding.path)
+        except PathError as e:
+            raise ConfigError(str(e), path=f"filters.exprs[{index}].fields[{i}].path") from e
+    try:
+        translated = govaluate_to_cel(spec.expr, names)
+    except TranslationError as e:
+        raise ConfigError(e.reason, path=f"filters.exprs[{index}].expr") from e
+    program = cel.compile(translated)
+    detail = f"{spec.expr} (CEL: {translated})"
+    bindings = [(f.name, f.path) for f in spec.fields]
+
+    def check(event: Event) -> Clause:
+        if event.data is None:
+            return Clause(label, True, None, "event has no data")
+        values: dict[str, Any] = {}
+        for name, path in bindings:
+            found = get(event.data, path)
+            if found is MISSING:
+                return Clause(label, False, values, f"path {path!r} does not exist", error=True)
+            values[name] = found
+        try:
+            result = program.evaluate(govaluate_activation(values))
+        except cel.CelError as e:
+            return Clause(label, False, values, f"{detail}: {e}", error=True)
+        return Clause(label, result is True, values, detail)
+
+    return check
+
+
+def _script_check(script: str) -> Check:
+    check_lua(script, "filters.script")
+    label = "script"
+
+    def check(event: Event) -> Clause:
+        if event.data is None:
+            return Clause(label, True, None, "event has no data")
+        if not isinstance(event.data, Mapping):
+            return Clause(label, False, None, "event data is not a JSON object", error=True)
+        try:
+            ok = lua_returns_true(script, event.data)
+        except LuaScriptError as e:
+            return Clause(label, False, None, f"script failed: {e}", error=True)
+        return Clause(label, ok, ok, "returned true" if ok else "did not return true")
+
+    return check
 
 
 def _context_checks(spec: EventContext) -> list[Check]:
@@ -319,15 +402,9 @@ class DependencyFilter:
 
 def _compile(spec: EventDependencyFilter) -> tuple[_Group, ...]:
     groups: list[_Group] = []
-    if spec.script is not None:
-        raise ConfigError(
-            "Lua script filters are not supported by Herald; use a cel filter instead",
-            path="filters.script",
-        )
     if spec.exprs:
-        raise ConfigError(
-            "exprs filters are not supported yet; use a cel filter instead", path="filters.exprs"
-        )
+        checks = tuple(_expr_check(i, f) for i, f in enumerate(spec.exprs))
+        groups.append(_Group(checks, spec.expr_logical_operator == "or"))
     if spec.data:
         checks = tuple(_data_check(i, f) for i, f in enumerate(spec.data))
         groups.append(_Group(checks, spec.data_logical_operator == "or"))
@@ -335,6 +412,8 @@ def _compile(spec: EventDependencyFilter) -> tuple[_Group, ...]:
         groups.append(_Group(tuple(_context_checks(spec.context)), False))
     if spec.time is not None:
         groups.append(_Group((_time_check(spec.time),), False))
+    if spec.script:
+        groups.append(_Group((_script_check(spec.script),), False))
     if spec.cel is not None:
         groups.append(_Group((_cel_check(spec.cel),), False))
     return tuple(groups)

@@ -21,6 +21,7 @@ import orjson
 from pydantic import Field, field_validator, model_validator
 
 from bus.event import Event
+from herald.core import gotemplate
 from herald.core.errors import PermanentTriggerError
 from herald.core.jsonpath import MISSING, get, set_path
 from herald.core.model import Spec
@@ -181,40 +182,61 @@ def _context_json(event: Event) -> dict[str, Any]:
 def resolve(src: TriggerParameterSource, events: Mapping[str, Event]) -> Resolved | None:
     """The value of one parameter source for ``events``, as Argo's ResolveParamValue.
 
-    Order: template (not supported yet: an error), then key, then ``value`` as
-    the fallback. Returns None when the dependency has no event and there is
-    no ``value`` (the parameter is skipped, as in Argo). Raises
-    :class:`PermanentTriggerError` when a key does not resolve and there is no
-    fallback.
+    Order: template (``dataTemplate``/``contextTemplate``, a Go template with
+    the data or the context under ``.Input``; an error, an empty output or
+    ``<no value>`` falls through), then key, then ``value`` as the fallback.
+    When both data and context are named, the data ones are used (as in Argo).
+    A template's result is always a string. Returns None when the dependency
+    has no event and there is no ``value`` (the parameter is skipped, as in
+    Argo). Raises :class:`PermanentTriggerError` when neither template nor key
+    resolves and there is no fallback.
     """
     event = events.get(src.dependency_name)
     if event is None:
         return Resolved(src.value) if src.value is not None else None
-    if src.context_template is not None or src.data_template is not None:
-        raise PermanentTriggerError(
-            f"parameter from {src.dependency_name!r}: contextTemplate/dataTemplate are not "
-            "supported yet; use contextKey/dataKey"
-        )
-    if src.context_key is None and src.data_key is None:
+    uses_data = src.data_key is not None or bool(src.data_template)
+    uses_context = src.context_key is not None or bool(src.context_template)
+    if not uses_data and not uses_context:
         if src.value is not None:
             return Resolved(src.value)
         whole = event_json(event)
         return Resolved(_json_text(whole), whole)
-    if src.data_key is not None:
-        found, key, where = get(event.data, src.data_key), src.data_key, "data"
+    if uses_data:
+        source: Any = event.data
+        key, template, where = src.data_key, src.data_template, "data"
     else:
-        assert src.context_key is not None
-        found, key, where = get(_context_json(event), src.context_key), src.context_key, "context"
-    if found is not MISSING:
-        if isinstance(found, str):
-            return Resolved(found)
-        return Resolved(_json_text(found), found)
+        source = _context_json(event)
+        key, template, where = src.context_key, src.context_template, "context"
+    problems: list[str] = []
+    if template:
+        text, problem = _render(template, source, where)
+        if text is not None:
+            return Resolved(text)
+        problems.append(problem)
+    if key is not None:
+        found = get(source, key)
+        if found is not MISSING:
+            if isinstance(found, str):
+                return Resolved(found)
+            return Resolved(_json_text(found), found)
+        problems.append(f"{where} key {key!r} does not exist in event {event.id}")
     if src.value is not None:
         return Resolved(src.value)
     raise PermanentTriggerError(
-        f"parameter from {src.dependency_name!r}: {where} key {key!r} does not exist in event "
-        f"{event.id} and no value is given as a fallback"
+        f"parameter from {src.dependency_name!r}: {'; '.join(problems)}, and no value is "
+        "given as a fallback"
     )
+
+
+def _render(template: str, source: Any, where: str) -> tuple[str | None, str]:
+    """A parameter template's output, or None and why it does not count (Argo's rules)."""
+    try:
+        text = gotemplate.compile(template).render({"Input": source})
+    except gotemplate.TemplateError as e:
+        return None, f"{where}Template {template!r} failed: {e}"
+    if text in ("", gotemplate.NO_VALUE):
+        return None, f"{where}Template {template!r} gave {text!r}, which counts as no value"
+    return text, ""
 
 
 def apply_parameters(

@@ -196,7 +196,7 @@ def test_no_filters_accept_everything() -> None:
 @pytest.mark.parametrize(
     ("filters", "path"),
     [
-        ({"script": "return true"}, "filters.script"),
+        ({"script": "return +"}, "filters.script"),  # not valid Lua
         ({"data": [_data("body.x", "string", ["("])]}, "filters.data[0].value"),
     ],
 )
