@@ -64,6 +64,14 @@ class TriggerContext:
     slack_api_url: str = "https://slack.com/api"
     allowed_statuses: frozenset[int] | None = None
     """``policy.status.allow``: when set, exactly the response codes that count as success."""
+    k8s_policy: Any = None
+    """``policy.k8s`` of the trigger (k8s and argoWorkflow): labels to wait for, with backoff."""
+    kubeconfig: str | None = None
+    """Kubeconfig file for the Kubernetes triggers; None: ``$KUBECONFIG``, ``~/.kube/config``,
+    then the pod's service account."""
+    namespace: str | None = None
+    """Default namespace for Kubernetes objects that name none; None: the kubeconfig
+    context's namespace, the pod's, else ``default``."""
 
     def http(self) -> aiohttp.ClientSession:
         """The process-wide HTTP client session."""
@@ -92,6 +100,11 @@ class TriggerFactory(Protocol):
 REGISTRY: dict[str, str] = {
     "http": "triggers.http:HTTPTriggerRunner",
     "log": "triggers.log:LogTriggerRunner",
+    "k8s": "triggers.k8s:K8sTriggerRunner",
+    "argoWorkflow": "triggers.argo_workflow:ArgoWorkflowTriggerRunner",
+    "awsLambda": "triggers.aws_lambda:AWSLambdaTriggerRunner",
+    "slack": "triggers.slack:SlackTriggerRunner",
+    "email": "triggers.email:EmailTriggerRunner",
 }
 """Spec field name of a trigger type -> ``module:attribute`` of its factory."""
 

@@ -1,16 +1,55 @@
-"""The ``email`` trigger's spec: send one mail per firing over SMTP.
+"""The ``email`` trigger: send one mail per firing over SMTP.
 
 ``from`` is a Python keyword, so the attribute is ``from_`` and the manifest
 spelling ``from`` is its alias.
+
+:class:`EmailTriggerRunner` is the adapter (aiosmtplib, ``pip install
+'herald[email]'``; the http trigger is its template). Per firing it applies
+``email.parameters`` to its own spec (so events can fill ``to``, ``subject``
+and ``body``; Argo applies them and then sends the unparameterised spec), then
+sends one plain-text message to every recipient in one SMTP transaction, with
+an ``X-Herald-Event-Ids`` header naming the events that fired it (Argo sends
+one mail per recipient; one transaction means a retry never re-sends to some
+recipients only).
+
+Transport: port 465 is TLS from the first byte; any other port upgrades with
+STARTTLS when the server offers it, and must when a username is set (the
+password is never sent in clear). Port 0 means 587, the submission port.
+Server certificates are verified against the system's trust store
+(``SSL_CERT_FILE`` adds a private CA).
+
+Failures: ``to``, ``from``, ``subject`` and ``body`` are required and
+addresses must be ``name@domain`` (permanent, as in Argo); a 4xx reply,
+a dropped connection and timeouts are temporary; a 5xx reply, refused
+credentials, a rejected certificate or a server without STARTTLS (when
+authenticating) are permanent. When the server accepts some recipients and
+refuses others, the mail has gone to the accepted ones: that is a permanent
+failure naming the refused, so that a retry does not send it twice.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+import email.utils
+import importlib.util
+import re
+import ssl
+from collections.abc import Mapping
+from email.message import EmailMessage
+from typing import Any
 
+from pydantic import Field, ValidationError
+
+from bus.event import Event
+from herald.core.errors import (
+    PermanentTriggerError,
+    SecretError,
+    TemporaryTriggerError,
+    TriggerError,
+)
 from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector
-from triggers.params import TriggerParameter
+from triggers.base import TriggerContext
+from triggers.params import TriggerParameter, apply_parameters
 
 
 class EmailTrigger(Spec):
@@ -31,3 +70,165 @@ class EmailTrigger(Spec):
     parameters: list[TriggerParameter] | None = Field(
         default=None, description="Applied to this email spec, e.g. dest ``to.-1`` to add one."
     )
+
+
+# ---------------------------------------------------------------------------- runner
+
+DEFAULT_PORT = 587
+IMPLICIT_TLS_PORT = 465
+TIMEOUT_SECONDS = 30.0
+EVENT_IDS_HEADER = "X-Herald-Event-Ids"
+
+_ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+_EXCERPT = 200
+
+
+class EmailTriggerRunner:
+    """Sends one email per firing through an SMTP server."""
+
+    def __init__(self, spec: EmailTrigger, context: TriggerContext) -> None:
+        if importlib.util.find_spec("aiosmtplib") is None:
+            raise ImportError("the email trigger needs aiosmtplib: pip install 'herald[email]'")
+        self._context = context
+
+    async def fire(self, spec: EmailTrigger, events: Mapping[str, Event]) -> str:
+        """Send the mail for ``events``; return e.g. ``mailed 2 recipient(s) via smtp:587``."""
+        if spec.parameters:
+            spec = _apply_own_parameters(spec, events)
+        recipients = [_address(to, "email.to") for to in spec.to or []]
+        if not recipients:
+            raise PermanentTriggerError("email.to: at least one recipient is required")
+        if not spec.from_:
+            raise PermanentTriggerError("email.from: the sender address is required")
+        sender = _address(spec.from_, "email.from")
+        if not spec.subject:
+            raise PermanentTriggerError("email.subject is required")
+        if not spec.body:
+            raise PermanentTriggerError("email.body is required")
+        message = EmailMessage()
+        try:
+            message["From"] = spec.from_
+            message["To"] = ", ".join(spec.to or [])
+            message["Subject"] = spec.subject
+        except ValueError as e:  # a line break in a header value (header injection)
+            raise PermanentTriggerError(f"email: cannot build the message: {e}") from e
+        message["Date"] = email.utils.formatdate(usegmt=True)
+        message["Message-ID"] = email.utils.make_msgid(domain=sender.rpartition("@")[2])
+        message[EVENT_IDS_HEADER] = ",".join(events[name].id for name in sorted(events))
+        message.set_content(spec.body)
+        password = self._password(spec)
+        port = spec.port or DEFAULT_PORT
+        where = f"{spec.host}:{port}"
+        refused = await self._send(spec, port, where, message, sender, recipients, password)
+        if refused:
+            details = "; ".join(f"{to}: {code} {text}" for to, (code, text) in refused.items())
+            raise PermanentTriggerError(
+                f"email via {where}: accepted for {len(recipients) - len(refused)} recipient(s) "
+                f"but refused for {details}"
+            )
+        return f"mailed {len(recipients)} recipient(s) via {where}"
+
+    async def close(self) -> None:
+        """Nothing to release: each firing opens and closes its SMTP connection."""
+
+    def _password(self, spec: EmailTrigger) -> str | None:
+        if spec.smtp_password is None:
+            return None
+        try:
+            return self._context.secrets.secret(spec.smtp_password)
+        except SecretError as e:
+            raise PermanentTriggerError(f"email.smtpPassword: {e}") from e
+
+    async def _send(
+        self,
+        spec: EmailTrigger,
+        port: int,
+        where: str,
+        message: EmailMessage,
+        sender: str,
+        recipients: list[str],
+        password: str | None,
+    ) -> dict[str, tuple[int, str]]:
+        import aiosmtplib
+
+        implicit_tls = port == IMPLICIT_TLS_PORT
+        authenticate = bool(spec.username)
+        try:
+            refused, _ = await aiosmtplib.send(
+                message,
+                sender=sender,
+                recipients=recipients,
+                hostname=spec.host,
+                port=port,
+                username=spec.username or None,
+                password=password if authenticate else None,
+                use_tls=implicit_tls,
+                start_tls=None if implicit_tls or not authenticate else True,
+                timeout=TIMEOUT_SECONDS,
+            )
+        except TriggerError:
+            raise
+        except aiosmtplib.SMTPRecipientsRefused as e:
+            codes = [r.code for r in e.recipients]
+            text = "; ".join(f"{r.recipient}: {r.code} {_clean(r.message)}" for r in e.recipients)
+            failure = f"email via {where}: every recipient was refused: {text}"
+            if codes and all(400 <= code < 500 for code in codes):
+                raise TemporaryTriggerError(failure) from e
+            raise PermanentTriggerError(failure) from e
+        except aiosmtplib.SMTPAuthenticationError as e:
+            raise PermanentTriggerError(
+                f"email via {where}: the server refused the credentials of {spec.username!r}: "
+                f"{e.code} {_clean(e.message)}"
+            ) from e
+        except aiosmtplib.SMTPResponseException as e:
+            failure = f"email via {where}: the server answered {e.code} {_clean(e.message)}"
+            if 400 <= e.code < 500:
+                raise TemporaryTriggerError(failure) from e
+            raise PermanentTriggerError(failure) from e
+        except aiosmtplib.SMTPNotSupported as e:
+            raise PermanentTriggerError(
+                f"email via {where}: {_clean(str(e))} (a username is set, so Herald requires "
+                "STARTTLS or port 465 to protect the password)"
+            ) from e
+        except ssl.SSLError as e:
+            raise PermanentTriggerError(
+                f"email via {where}: TLS failed ({_clean(str(e))}); trust the server's CA "
+                "with SSL_CERT_FILE"
+            ) from e
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError, OSError) as e:
+            raise TemporaryTriggerError(f"email via {where}: {_clean(str(e))}") from e
+        except aiosmtplib.SMTPTimeoutError as e:
+            raise TemporaryTriggerError(f"email via {where}: timed out: {_clean(str(e))}") from e
+        except aiosmtplib.SMTPException as e:
+            raise PermanentTriggerError(f"email via {where}: {_clean(str(e))}") from e
+        return {to: (int(code), _clean(text)) for to, (code, text) in refused.items()}
+
+
+def _apply_own_parameters(spec: EmailTrigger, events: Mapping[str, Event]) -> EmailTrigger:
+    """The spec with ``email.parameters`` applied to its own JSON (e.g. dest ``subject``)."""
+    assert spec.parameters is not None
+    document: Any = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document = apply_parameters(document, spec.parameters, events)
+    try:
+        return EmailTrigger.model_validate(document)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in e.errors(include_url=False)
+        )
+        raise PermanentTriggerError(
+            f"email.parameters made the email spec invalid: {problems}"
+        ) from e
+
+
+def _address(text: str, where: str) -> str:
+    """The bare address in ``text`` (``Name <a@b.c>`` or ``a@b.c``); permanent error if invalid."""
+    _, address = email.utils.parseaddr(text)
+    if not address or not _ADDRESS.match(address):
+        raise PermanentTriggerError(f"{where}: {text!r} is not a valid email address")
+    return address
+
+
+def _clean(text: str) -> str:
+    one_line = " ".join(str(text).split())
+    return one_line if len(one_line) <= _EXCERPT else one_line[: _EXCERPT - 1] + "…"

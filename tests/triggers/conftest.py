@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from herald.core.refs import SecretStore
+from tests.triggers.aws_fixture import aws_env, moto_server  # noqa: F401  (fixtures)
+from tests.triggers.kube_fixture import kube  # noqa: F401  (fixture)
 from tests.triggers.receiver import Receiver, serve
 from triggers.base import TriggerContext
 
