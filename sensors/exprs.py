@@ -1230,10 +1230,17 @@ class _ExprLangTranslator:
             return f"{items}.map({var}, {cond})"
         return f"size({items}.filter({var}, {cond}))"
 
-    def _args(self, node: _Ex, low: int, high: int | None = None) -> list[str]:
+    def _args(self, node: _Ex, low: int, high: int | None = -1) -> list[str]:
+        """The emitted arguments; ``high`` -1 means exactly ``low``, None means no limit."""
         count = len(node.args)
-        if count < low or (high is not None and count > (high if high >= 0 else low)):
-            want = f"{low}" if high is None or high == low else f"{low} to {high}"
+        top = low if high == -1 else high
+        if count < low or (top is not None and count > top):
+            if top == low:
+                want = str(low)
+            elif top is None:
+                want = f"at least {low}"
+            else:
+                want = f"{low} to {top}"
             self.fail(f"{node.value}() takes {want} argument(s), got {count}", node.pos)
         return [self.emit(a) for a in node.args]
 
