@@ -357,7 +357,11 @@ class _Group:
     any_of: bool
 
     def run(self, event: Event, out: list[Clause]) -> tuple[bool, bool]:
-        """(passed, erred) for this kind; clauses are appended to ``out``."""
+        """(passed, erred) for this kind; clauses are appended to ``out``.
+
+        Under ``or`` a passing clause makes the kind pass without error, as in
+        Argo (errors of the other clauses stay in ``out`` for the account).
+        """
         erred = False
         results = []
         for check in self.checks:
@@ -366,7 +370,7 @@ class _Group:
             erred = erred or clause.error
             results.append(clause.passed and not clause.error)
             if self.any_of and results[-1]:
-                return True, erred
+                return True, False
             if not self.any_of and not results[-1]:
                 return False, erred
         return (any(results) if self.any_of else all(results)), erred
