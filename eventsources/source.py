@@ -78,6 +78,7 @@ class SourceFactory(Protocol):
 
 REGISTRY: dict[str, str] = {
     "webhook": "eventsources.webhook:WebhookSource",
+    "github": "eventsources.github:GithubSource",
     "nats": "eventsources.nats:NATSSource",
 }
 """Spec field name of a source type -> ``module:attribute`` of its factory."""
