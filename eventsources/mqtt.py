@@ -9,11 +9,22 @@ published while the source is down are delivered when it reconnects.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import logging
+import random
 import re
-from typing import Literal, Self
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Self
+from urllib.parse import unquote, urlsplit
 
+import orjson
 from pydantic import Field, field_validator, model_validator
 
+from bus.event import Event
 from eventsources.base import (
     EventSourceFilter,
     Metadata,
@@ -26,8 +37,14 @@ from eventsources.base import (
     raise_problems,
     tls_problems,
 )
+from eventsources.source import Emit, SourceContext
 from herald.core.backoff import Backoff
-from herald.core.tls import BasicAuth, TLSConfig
+from herald.core.errors import BusError, ConfigError
+from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
+
+if TYPE_CHECKING:
+    import aiomqtt
+    import paho.mqtt.client as paho
 
 MQTT_SCHEMES = ("tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss")
 _URL = re.compile(r"^(?P<scheme>[a-z]+)://[^\s/]+")
@@ -83,3 +100,414 @@ class MQTTEventSource(SourceConfig):
         problems += basic_auth_problems(self.auth, ("auth",))
         raise_problems(problems, type(self).__name__)
         return self
+
+
+# ---------------------------------------------------------------------------------------
+# The runnable source.
+
+log = logging.getLogger("herald.source.mqtt")
+
+EVENT_TYPE = "mqtt"
+"""The ``type`` attribute of every event of this source."""
+
+DEFAULT_BACKOFF = Backoff.model_validate({"duration": "1s", "factor": 2, "jitter": 0.2, "steps": 5})
+"""Reconnection timing without ``connectionBackoff``: 1, 2, 4, 8 s, then every 8 s."""
+
+MAX_RECONNECT_DELAY = 60.0
+"""Longest wait between two connection attempts, whatever the backoff says."""
+
+BUS_RETRY_DELAY = 1.0
+"""Seconds before an event the bus refused is tried again."""
+
+MAX_QUEUED = 65_536
+"""Messages the client buffers before the source takes them.
+
+Under QoS 1 no more can be outstanding (each holds one of the 65,535 packet
+ids until its PUBACK), so none is ever discarded; under QoS 0 (at most once)
+messages beyond it are dropped, with a warning from aiomqtt.
+"""
+
+MAX_BODY_DEPTH = 128
+"""Deepest nesting accepted in a ``jsonBody`` payload (the bus refuses more than ~250)."""
+
+KEEPALIVE = 30
+"""Seconds between keep-alive pings (paho.mqtt.golang's default, which Argo uses)."""
+
+OPERATION_TIMEOUT = 10.0
+"""Seconds a connect, subscribe or disconnect may take."""
+
+_DEFAULT_PORTS = {"tcp": 1883, "mqtt": 1883, "ssl": 8883, "tls": 8883, "mqtts": 8883}
+_DEFAULT_PORTS.update({"ws": 80, "wss": 443})
+_TLS_SCHEMES = frozenset({"ssl", "tls", "mqtts", "wss"})
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where an MQTT ``url`` points: host, port, transport, TLS and any userinfo."""
+
+    host: str
+    port: int
+    transport: Literal["tcp", "websockets"]
+    tls: bool
+    path: str | None
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        """``tcp://host:1883``, ``ssl://host:8883``, ``ws://host/mqtt`` … as paho.mqtt.golang."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise ConfigError(f"url {mask_url(url)!r} is not a broker URL", path="url")
+        try:
+            port = parts.port or _DEFAULT_PORTS[scheme]
+        except ValueError as e:
+            raise ConfigError(f"url {mask_url(url)!r}: {e}", path="url") from e
+        websockets = scheme in ("ws", "wss")
+        return cls(
+            host=parts.hostname,
+            port=port,
+            transport="websockets" if websockets else "tcp",
+            tls=scheme in _TLS_SCHEMES,
+            path=(parts.path or "/") if websockets else None,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+
+def reconnect_delays(backoff: Backoff | None) -> Iterator[float]:
+    """Waits between connection attempts: ``backoff``'s steps, then its last delay forever.
+
+    Argo gives up once the steps are spent and the pod restarts; a Herald
+    process runs many sources, so one broker outage must not end it: the last
+    delay repeats (capped at :data:`MAX_RECONNECT_DELAY`).
+    """
+    spec = backoff or DEFAULT_BACKOFF
+    delay = spec.duration_seconds()
+    factor = spec.factor if spec.factor is not None and spec.factor > 0 else 1.0
+    jitter = spec.jitter or 0.0
+    steps = max(spec.attempts(DEFAULT_BACKOFF.attempts()) - 1, 1)
+    made = 0
+    while True:
+        base = min(max(delay, 0.01), MAX_RECONNECT_DELAY)
+        yield base + (base * jitter * random.random() if jitter > 0 else 0.0)
+        made += 1
+        if made < steps:
+            delay *= factor
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any user:password replaced by ``***`` (for logs and errors)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+class _BadInput(Exception):
+    """A message that cannot become an event; it is logged and skipped."""
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(container, dict):
+            stack.extend((child, depth + 1) for child in container.values())
+        elif isinstance(container, list):
+            stack.extend((child, depth + 1) for child in container)
+    return False
+
+
+def json_body(raw: bytes) -> Any:
+    """A ``jsonBody`` payload as a JSON value, or :class:`_BadInput` saying what is wrong."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        if not raw:
+            raise _BadInput("the payload is empty, but jsonBody is true") from None
+        raise _BadInput(f"the payload is not JSON ({e}), but jsonBody is true") from None
+    if raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH and _too_deep(value, MAX_BODY_DEPTH):
+        raise _BadInput(f"the payload nests deeper than {MAX_BODY_DEPTH} levels")
+    return value
+
+
+def _aiomqtt() -> Any:
+    try:
+        import aiomqtt
+    except ImportError as e:
+        raise ImportError(
+            "the mqtt event source needs the aiomqtt client: pip install 'herald[mqtt]'"
+        ) from e
+    return aiomqtt
+
+
+class MQTTSource:
+    """One event of an ``mqtt`` EventSource: one subscription to one topic filter.
+
+    Anatomy (shared with the NATS source): a connect loop that sets ``ready``
+    only while subscribed, and one loop that turns messages into events in
+    arrival order, acknowledging each after ``emit`` returned.
+
+    Data: ``{"topic", "messageId", "body", "metadata"}`` as Argo's
+    ``MQTTEventData``: ``body`` is the payload parsed as JSON with ``jsonBody``,
+    else the payload's bytes in base64 (Go's JSON encoding of ``[]byte``, which
+    is what Argo puts there); ``messageId`` is the MQTT packet id (0 under QoS
+    0); ``metadata`` only when set. The event id is a fresh uuid (packet ids
+    are reused, so they cannot identify a message).
+
+    Delivery:
+
+    - ``qos: 0`` (Argo's): at most once.
+    - ``qos: 1``: the client acknowledges manually, and a message's PUBACK is
+      sent only after ``emit`` returned, in arrival order as MQTT requires;
+      the broker's in-flight window then holds back further messages while one
+      waits. With ``cleanSession: false`` the broker keeps the session while
+      the source is away (a restart, a broker outage) and delivers the
+      messages it missed, and those it sent but never got a PUBACK for, when
+      it reconnects. A redelivered message gets a new event id: QoS 1 is at
+      least once.
+
+    A message the bus refuses is held and retried every :data:`BUS_RETRY_DELAY`
+    seconds, its PUBACK withheld. Bad input (``jsonBody`` and a payload that is
+    not JSON, empty, or nested deeper than :data:`MAX_BODY_DEPTH`) is logged
+    with its topic and packet id and skipped (acknowledged, so that it is not
+    redelivered forever; Argo drops it too).
+
+    Connection: when the broker goes away the source clears ``ready``,
+    reconnects with ``connectionBackoff`` (default :data:`DEFAULT_BACKOFF`),
+    never giving up, and subscribes again; one log line per change of state,
+    retries at DEBUG.
+
+    aiomqtt 2.5 has no public manual-ack switch; the source turns on paho's own
+    (``manual_ack_set``/``ack``) on the paho client that aiomqtt wraps.
+    """
+
+    def __init__(
+        self,
+        config: MQTTEventSource,
+        context: SourceContext,
+        *,
+        bus_retry_delay: float = BUS_RETRY_DELAY,
+    ) -> None:
+        self._aiomqtt = _aiomqtt()
+        self.config = config
+        self.context = context
+        self.owner = f"{context.event_source}/{context.event_name}"
+        self._ready = asyncio.Event()
+        self._bus_retry_delay = bus_retry_delay
+        self._address = BrokerAddress.parse(config.url)
+        self._url = mask_url(config.url)
+        self._username, self._password = self._address.username, self._address.password
+        if config.auth is not None:
+            secrets = context.secrets
+            assert config.auth.username is not None
+            assert config.auth.password is not None
+            self._username = secrets.secret(config.auth.username) or ""
+            self._password = secrets.secret(config.auth.password) or ""
+        self._tls: ssl.SSLContext | None = None
+        if config.tls is not None:
+            self._tls = client_ssl_context(config.tls, context.secrets)
+        elif self._address.tls:
+            self._tls = ssl.create_default_context()
+        self._clean = config.clean_session is not False
+        self._qos = config.qos
+        self._json = bool(config.json_body)
+        self._metadata = dict(config.metadata) if config.metadata else None
+        self._bus_failing = False
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set while connected and subscribed; cleared while the broker is away."""
+        return self._ready
+
+    async def run(self, emit: Emit) -> None:
+        """Connect, subscribe and emit until cancelled, reconnecting whenever the broker goes."""
+        mqtt_error = self._aiomqtt.MqttError
+        delays = reconnect_delays(self.config.connection_backoff)
+        down_since: float | None = None
+        last_problem = ""
+        while True:
+            client = self._client()
+            subscribed = False
+            try:
+                async with client:
+                    # A resumed session may deliver before the SUBACK (some brokers
+                    # even hold the SUBACK until those are acknowledged): consume at once.
+                    consumer = asyncio.create_task(
+                        self._consume(client, emit), name=f"mqtt-source:{self.owner}"
+                    )
+                    try:
+                        await self._subscribe(client)
+                        subscribed = True
+                        after = (
+                            f" after {time.monotonic() - down_since:.1f}s"
+                            if down_since is not None
+                            else ""
+                        )
+                        log.info(
+                            "%s: subscribed to %s (QoS %d) on %s%s",
+                            self.owner,
+                            self.config.topic,
+                            self._qos,
+                            self._url,
+                            after,
+                        )
+                        down_since, last_problem = None, ""
+                        delays = reconnect_delays(self.config.connection_backoff)
+                        self._ready.set()
+                        await consumer
+                        raise mqtt_error("the broker ended the message stream")
+                    finally:
+                        await _finish(consumer)
+            except (mqtt_error, OSError) as e:
+                self._ready.clear()
+                if subscribed:
+                    log.warning(
+                        "%s: connection to %s lost (%s); reconnecting",
+                        self.owner,
+                        self._url,
+                        _describe(e),
+                    )
+                    down_since, last_problem = time.monotonic(), "lost"
+                else:
+                    problem = f"cannot connect to {self._url}: {_describe(e)}"
+                    if problem != last_problem and last_problem != "lost":
+                        log.warning("%s: %s; retrying", self.owner, problem)
+                    else:
+                        log.debug("%s: %s; retrying", self.owner, problem)
+                    last_problem = problem
+                    down_since = down_since or time.monotonic()
+                await asyncio.sleep(next(delays))
+            finally:
+                self._ready.clear()
+
+    def _client(self) -> aiomqtt.Client:
+        address = self._address
+        client: aiomqtt.Client = self._aiomqtt.Client(
+            address.host,
+            address.port,
+            username=self._username,
+            password=self._password,
+            identifier=self.config.client_id,
+            protocol=self._aiomqtt.ProtocolVersion.V311,
+            clean_session=self._clean,
+            transport=address.transport,
+            timeout=OPERATION_TIMEOUT,
+            keepalive=KEEPALIVE,
+            max_queued_incoming_messages=MAX_QUEUED,
+            tls_context=self._tls,
+            tls_insecure=True
+            if self.config.tls is not None and self.config.tls.insecure_skip_verify
+            else None,
+            websocket_path=address.path,
+        )
+        if self._qos > 0:
+            _paho(client).manual_ack_set(True)
+        return client
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        granted = await client.subscribe(self.config.topic, qos=self._qos)
+        code = granted[0] if granted else None
+        value = getattr(code, "value", code)
+        if value is None or (isinstance(value, int) and value >= 0x80):
+            raise self._aiomqtt.MqttError(
+                f"the broker refused the subscription to {self.config.topic!r}"
+            )
+        if isinstance(value, int) and value < self._qos:
+            log.warning(
+                "%s: the broker granted QoS %d, not %d, for %s: messages may be lost",
+                self.owner,
+                value,
+                self._qos,
+                self.config.topic,
+            )
+
+    async def _consume(self, client: aiomqtt.Client, emit: Emit) -> None:
+        paho_client = _paho(client) if self._qos > 0 else None
+        async for message in client.messages:
+            await self._handle(message, emit)
+            if paho_client is not None and message.qos > 0:
+                paho_client.ack(message.mid, message.qos)
+
+    def _event(self, message: aiomqtt.Message) -> Event:
+        raw = message.payload
+        body = json_body(raw) if self._json else base64.b64encode(raw).decode("ascii")
+        data: dict[str, Any] = {
+            "topic": message.topic.value,
+            "messageId": message.mid,
+            "body": body,
+        }
+        if self._metadata is not None:
+            data["metadata"] = dict(self._metadata)
+        return Event.new(
+            source=self.context.event_source,
+            type=EVENT_TYPE,
+            subject=self.context.event_name,
+            data=data,
+        )
+
+    async def _handle(self, message: aiomqtt.Message, emit: Emit) -> None:
+        """Emit one message's event; return once it may be acknowledged."""
+        try:
+            event = self._event(message)
+        except _BadInput as e:
+            log.warning(
+                "%s: message %d on %s skipped: %s", self.owner, message.mid, message.topic.value, e
+            )
+            return
+        while True:
+            try:
+                await emit(event)
+            except BusError as e:
+                if not self._bus_failing:
+                    self._bus_failing = True
+                    log.warning(
+                        "%s: the bus refused event %s (%s); holding the message and retrying",
+                        self.owner,
+                        event.id,
+                        e,
+                    )
+                await asyncio.sleep(self._bus_retry_delay)
+                continue
+            except Exception:
+                log.exception(
+                    "%s: event %s (message %d on %s): emit failed; message dropped",
+                    self.owner,
+                    event.id,
+                    message.mid,
+                    message.topic.value,
+                )
+                return
+            if self._bus_failing:
+                self._bus_failing = False
+                log.info("%s: the bus takes events again", self.owner)
+            return
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` if it still runs and wait for it; what it raised was already seen."""
+    if not task.done():
+        task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: the caller raises the error that counts
+
+
+def _paho(client: aiomqtt.Client) -> paho.Client:
+    """The paho client inside aiomqtt's (for manual acks, which aiomqtt 2.5 does not offer)."""
+    inner = getattr(client, "_client", None)
+    if inner is None or not hasattr(inner, "manual_ack_set"):
+        raise ConfigError(
+            "qos: 1 needs manual acknowledgements, which this aiomqtt/paho-mqtt pair "
+            "does not offer: install aiomqtt 2.x with paho-mqtt >= 2.0"
+        )
+    return inner  # type: ignore[no-any-return]
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return text if text else type(error).__name__

@@ -30,6 +30,7 @@ from herald.core.errors import ConfigError
 from herald.core.refs import SecretStore
 
 if TYPE_CHECKING:
+    from bus.base import KeyValue
     from eventsources.http_server import HTTPServers
 
 
@@ -54,6 +55,8 @@ class SourceContext:
     event_name: str
     secrets: SecretStore = field(default_factory=SecretStore)
     http: HTTPServers | None = None
+    kv: Callable[[str], Awaitable[KeyValue]] | None = None
+    """The bus's key-value stores (``bus.kv``), for state kept across restarts (calendar)."""
 
 
 @runtime_checkable
@@ -80,6 +83,9 @@ REGISTRY: dict[str, str] = {
     "webhook": "eventsources.webhook:WebhookSource",
     "github": "eventsources.github:GithubSource",
     "nats": "eventsources.nats:NATSSource",
+    "mqtt": "eventsources.mqtt:MQTTSource",
+    "kafka": "eventsources.kafka:KafkaSource",
+    "calendar": "eventsources.calendar:CalendarSource",
 }
 """Spec field name of a source type -> ``module:attribute`` of its factory."""
 

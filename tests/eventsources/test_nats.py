@@ -78,9 +78,13 @@ class Collector:
         self.calls = 0
         self.refuse = 0
         """How many of the next emits raise BusError (the bus is down)."""
+        self.delay = 0.0
+        """Seconds each emit takes (a slow bus keeps a stream in flight)."""
 
     async def emit(self, event: Event) -> EmitResult:
         self.calls += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse > 0:
             self.refuse -= 1
             raise BusError(f"event {event.id}: the bus is down (test)")
@@ -401,11 +405,13 @@ async def test_jetstream_survives_a_broker_restart_mid_stream_without_loss(
     await add_stream(client, [subject])
     js = client.jetstream()
     source = make_source(server.url, subject, jetStream={"ackWait": "1s"})
+    collector.delay = 0.002
     async with running(source, collector.emit):
         for i in range(N // 2):
             await js.publish(subject, str(i).encode())
         await collector.wait_for(10)
         await server.stop(kill=True)  # in the middle of the stream
+        assert len(collector.published) < N // 2, "the server went away mid-stream"
         await until(lambda: not source.ready.is_set(), "ready cleared while the server is down")
         await server.start()
         await until(source.ready.is_set, "ready again once the server is back")

@@ -1,0 +1,455 @@
+"""The mqtt source against a real MQTT broker (Mosquitto, else amqtt) and a memory bus.
+
+Each test starts its own broker on a free port (tests/brokers/mqtt.py),
+publishes with aiomqtt and counts what reached the bus. Fault tests stop the
+broker in the middle of a stream and start it again on the same port. Every
+wait is on a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import orjson
+import pytest
+
+from bus.event import Event
+from bus.memory import MemoryBus
+from eventsources import source as source_registry
+from eventsources.mqtt import BrokerAddress, MQTTEventSource, MQTTSource
+from eventsources.source import EmitResult, SourceContext
+from herald.core.errors import BusError, ConfigError
+from herald.core.refs import SecretStore
+from tests.brokers.mqtt import MqttBroker
+
+DEADLINE = 15.0
+"""Seconds any wait may take before the test fails."""
+
+N = 200
+FAST_BACKOFF = {"duration": "20ms", "factor": 2, "steps": 4}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
+    """Wait until ``condition()`` holds, polling, or fail after ``deadline`` seconds."""
+    try:
+        async with asyncio.timeout(deadline):
+            while True:
+                if condition():
+                    return
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"not within {deadline}s: {what}") from None
+
+
+class Collector:
+    """An emit that publishes to a memory bus and remembers what the bus took."""
+
+    def __init__(self, bus: MemoryBus) -> None:
+        self.bus = bus
+        self.published: list[Event] = []
+        self.calls = 0
+        self.refuse = 0
+        """How many of the next emits raise BusError (the bus is down)."""
+        self.delay = 0.0
+        """Seconds each emit takes (a slow bus keeps a stream in flight)."""
+        self.gate: asyncio.Event | None = None
+        """When set to an unset event, emits wait for it (a slow bus)."""
+
+    async def emit(self, event: Event) -> EmitResult:
+        self.calls += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.refuse > 0:
+            self.refuse -= 1
+            raise BusError(f"event {event.id}: the bus is down (test)")
+        if await self.bus.publish(event):
+            self.published.append(event)
+            return EmitResult.PUBLISHED
+        return EmitResult.DUPLICATE
+
+    def payloads(self) -> list[bytes]:
+        return [base64.b64decode(event.data["body"]) for event in self.published]
+
+    async def wait_for(self, count: int) -> None:
+        await until(lambda: len(self.published) >= count, f"{count} events")
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[MqttBroker]:
+    server = await MqttBroker(tmp_path / "mqtt").start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def bus() -> AsyncIterator[MemoryBus]:
+    memory = MemoryBus()
+    await memory.start()
+    try:
+        yield memory
+    finally:
+        await memory.close()
+
+
+@pytest.fixture
+def collector(bus: MemoryBus) -> Collector:
+    return Collector(bus)
+
+
+def make_source(
+    url: str,
+    topic: str,
+    *,
+    client_id: str | None = None,
+    secrets: SecretStore | None = None,
+    **extra: Any,
+) -> MQTTSource:
+    spec: dict[str, Any] = {
+        "url": url,
+        "topic": topic,
+        "clientId": client_id or unique("herald"),
+        "connectionBackoff": FAST_BACKOFF,
+    }
+    spec.update(extra)
+    config = MQTTEventSource.model_validate(spec)
+    context = SourceContext(
+        event_source=unique("es"), event_name="example", secrets=secrets or SecretStore()
+    )
+    return MQTTSource(config, context, bus_retry_delay=0.05)
+
+
+@asynccontextmanager
+async def running(
+    source: MQTTSource, emit: Callable[[Event], Awaitable[EmitResult]], *, wait_ready: bool = True
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``source`` as a named task for the block (ready first, unless told not to)."""
+    task = asyncio.create_task(source.run(emit), name=f"test-mqtt-{uuid.uuid4().hex[:6]}")
+    try:
+        if wait_ready:
+            await until(lambda: source.ready.is_set() or task.done(), "the source is ready")
+            if task.done():
+                task.result()
+                raise AssertionError("the source returned before it was cancelled")
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None:
+            raise AssertionError("the source failed") from task.exception()
+
+
+async def publish(
+    broker: MqttBroker,
+    topic: str,
+    payloads: Iterable[bytes],
+    qos: int = 0,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+) -> None:
+    """Publish ``payloads`` in order; QoS 1 returns once the broker acknowledged each."""
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        broker.port,
+        identifier=unique("pub"),
+        username=username or broker.username,
+        password=password,
+    ) as pub:
+        for payload in payloads:
+            await pub.publish(topic, payload, qos=qos)
+
+
+async def publish_through_outages(broker: MqttBroker, topic: str, payloads: list[bytes]) -> None:
+    """Publish each payload with QoS 1 until the broker acknowledged it, reconnecting as needed."""
+    pending = list(payloads)
+    while pending:
+        try:
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                broker.port,
+                identifier=unique("pub"),
+                username=broker.username,
+                timeout=1,  # a PUBACK lost with the broker is not waited for 10 s
+            ) as pub:
+                while pending:
+                    await pub.publish(topic, pending[0], qos=1)
+                    pending.pop(0)
+        except aiomqtt.MqttError:
+            await asyncio.sleep(0.02)  # the broker is away; try again
+
+
+def b64(payload: bytes) -> str:
+    return base64.b64encode(payload).decode()
+
+
+# ---------------------------------------------------------------------------------------
+# Delivery and data shape
+
+
+async def test_messages_arrive_once_each_with_argo_shape(
+    broker: MqttBroker, collector: Collector
+) -> None:
+    topic = unique("sensors")
+    source = make_source(broker.url, f"{topic}/+", metadata={"site": "lab"})
+    async with running(source, collector.emit):
+        await publish(broker, f"{topic}/t1", (f"m{i}".encode() for i in range(N)), qos=1)
+        await collector.wait_for(N)
+        await publish(broker, f"{topic}/t1", [b"last"])  # behind everything else
+        await collector.wait_for(N + 1)
+    events = collector.published
+    assert len(events) == N + 1
+    assert len({e.id for e in events}) == N + 1
+    assert collector.payloads()[:N] == [f"m{i}".encode() for i in range(N)]
+    first = events[0]
+    assert (first.source, first.type, first.subject) == (
+        source.context.event_source,
+        "mqtt",
+        "example",
+    )
+    assert first.data == {
+        "topic": f"{topic}/t1",
+        "messageId": 0,  # QoS 0 subscription: no packet id, as Argo reports it
+        "body": b64(b"m0"),
+        "metadata": {"site": "lab"},
+    }
+
+
+async def test_qos1_json_body_and_message_ids(broker: MqttBroker, collector: Collector) -> None:
+    topic = unique("json")
+    source = make_source(broker.url, topic, qos=1, jsonBody=True)
+    async with running(source, collector.emit):
+        await publish(broker, topic, [orjson.dumps({"n": i}) for i in range(3)], qos=1)
+        await collector.wait_for(3)
+    assert [e.data["body"] for e in collector.published] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    ids = [e.data["messageId"] for e in collector.published]
+    assert all(isinstance(i, int) and i > 0 for i in ids)
+    assert "metadata" not in collector.published[0].data
+
+
+async def test_bad_json_is_logged_and_skipped(
+    broker: MqttBroker, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = unique("bad")
+    source = make_source(broker.url, topic, qos=1, jsonBody=True)
+    deep = b"[" * 200 + b"]" * 200
+    async with running(source, collector.emit):
+        await publish(broker, topic, [b"not json", b"", b"\xff", deep, b'{"ok": 1}'], qos=1)
+        await collector.wait_for(1)
+        assert source.ready.is_set()
+    assert [e.data["body"] for e in collector.published] == [{"ok": 1}]
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 4
+    assert any("not JSON" in line for line in skipped)
+    assert any("empty" in line for line in skipped)
+    assert any("deeper than" in line for line in skipped)
+
+
+async def test_bus_refusal_holds_the_message_until_the_bus_takes_it(
+    broker: MqttBroker, collector: Collector
+) -> None:
+    topic = unique("held")
+    source = make_source(broker.url, topic, qos=1)
+    collector.refuse = 3
+    async with running(source, collector.emit):
+        await publish(broker, topic, [b"kept", b"next"], qos=1)
+        await collector.wait_for(2)
+    assert collector.payloads() == [b"kept", b"next"]
+    assert collector.calls == 5
+
+
+async def test_qos1_acknowledges_only_after_emit(broker: MqttBroker, bus: MemoryBus) -> None:
+    """A message whose emit never finished is delivered again to the same session."""
+    if broker.kind == "amqtt":
+        pytest.skip(
+            "amqtt does not resend a QoS 1 message whose PUBACK never came when the session "
+            "resumes (MQTT 3.1.1 section 4.4 says it must); this needs Mosquitto"
+        )
+    topic, client_id = unique("ack"), unique("herald")
+    stuck = Collector(bus)
+    stuck.gate = asyncio.Event()  # never set: the bus never answers
+    first = make_source(broker.url, topic, client_id=client_id, qos=1, cleanSession=False)
+    async with running(first, stuck.emit):
+        await publish(broker, topic, [b"precious"], qos=1)
+        await until(lambda: stuck.calls == 1, "the message reached emit")
+    # The source stopped without a PUBACK: the broker still owes this session the message.
+    collector = Collector(bus)
+    second = make_source(broker.url, topic, client_id=client_id, qos=1, cleanSession=False)
+    async with running(second, collector.emit):
+        await collector.wait_for(1)
+    assert collector.payloads() == [b"precious"]
+
+
+async def test_persistent_session_receives_what_was_published_while_down(
+    broker: MqttBroker, collector: Collector
+) -> None:
+    topic, client_id = unique("offline"), unique("herald")
+    first = make_source(broker.url, topic, client_id=client_id, qos=1, cleanSession=False)
+    async with running(first, collector.emit):
+        await publish(broker, topic, [b"0"], qos=1)
+        await collector.wait_for(1)
+    await publish(broker, topic, [str(i).encode() for i in range(1, 51)], qos=1)
+    second = make_source(broker.url, topic, client_id=client_id, qos=1, cleanSession=False)
+    async with running(second, collector.emit):
+        await collector.wait_for(51)
+    assert collector.payloads() == [str(i).encode() for i in range(51)]
+
+
+# ---------------------------------------------------------------------------------------
+# Broker outages
+
+
+async def test_reconnects_after_a_broker_restart(
+    broker: MqttBroker, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="herald.source.mqtt")
+    topic = unique("resume")
+    source = make_source(broker.url, topic)
+    async with running(source, collector.emit):
+        await publish(broker, topic, [b"before"], qos=1)
+        await collector.wait_for(1)
+        await broker.stop()
+        await until(lambda: not source.ready.is_set(), "ready cleared while the broker is down")
+        await broker.start()
+        await until(source.ready.is_set, "ready again once the broker is back")
+        await publish(broker, topic, [b"after"], qos=1)
+        await collector.wait_for(2)
+    assert collector.payloads() == [b"before", b"after"]
+    records = [r for r in caplog.records if r.name == "herald.source.mqtt"]
+    lines = [r.getMessage() for r in records]
+    assert sum("lost" in line for line in lines) == 1
+    assert sum("subscribed" in line for line in lines) == 2
+    assert not [r for r in records if r.levelno > logging.INFO and "cannot connect" in r.message]
+
+
+async def test_qos1_loses_nothing_when_the_broker_restarts_mid_stream(
+    broker: MqttBroker, collector: Collector
+) -> None:
+    if not broker.persistent:
+        pytest.skip(
+            f"{broker.kind} keeps no sessions across a restart; this needs Mosquitto "
+            "(apt install mosquitto)"
+        )
+    topic = unique("stream")
+    source = make_source(broker.url, topic, qos=1, cleanSession=False)
+    payloads = [str(i).encode() for i in range(N)]
+    collector.delay = 0.002
+    async with running(source, collector.emit):
+        publisher = asyncio.create_task(
+            publish_through_outages(broker, topic, payloads), name="test-mqtt-publisher"
+        )
+        try:
+            await until(lambda: len(collector.published) >= 20, "the stream started")
+            await broker.restart()  # in the middle of the stream
+            assert len(collector.published) < N, "the broker went away mid-stream"
+            await until(source.ready.is_set, "ready again once the broker is back")
+            await asyncio.wait_for(publisher, DEADLINE)
+        finally:
+            publisher.cancel()
+            await asyncio.wait({publisher})
+        await until(lambda: set(collector.payloads()) >= set(payloads), "every message")
+    assert set(collector.payloads()) == set(payloads)
+
+
+async def test_source_waits_for_a_broker_that_is_not_up_yet(
+    tmp_path: Path, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    late = MqttBroker(tmp_path / "late")
+    source = make_source(late.url, "late")
+    try:
+        async with running(source, collector.emit, wait_ready=False):
+            await until(lambda: "cannot connect" in caplog.text, "a warning about the broker")
+            assert not source.ready.is_set()
+            await late.start()
+            await until(source.ready.is_set, "ready once the broker is up")
+    finally:
+        await late.close()
+    warnings = [r for r in caplog.records if "cannot connect" in r.getMessage()]
+    assert len([r for r in warnings if r.levelno == logging.WARNING]) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# Authentication, URLs, registry
+
+
+def put_secret(root: Path, name: str, key: str, value: str) -> None:
+    (root / name).mkdir(parents=True, exist_ok=True)
+    (root / name / key).write_text(value)
+
+
+async def test_authenticates_with_username_and_password(
+    tmp_path: Path, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    users = {"herald": "s3cret-pw"}
+    try:
+        server = await MqttBroker(tmp_path / "auth", users=users).start()
+    except RuntimeError as e:
+        pytest.skip(f"needs Mosquitto for password files: {e}")
+    secrets_dir = tmp_path / "secrets"
+    put_secret(secrets_dir, "mqtt", "user", "herald\n")
+    put_secret(secrets_dir, "mqtt", "password", "s3cret-pw\n")
+    put_secret(secrets_dir, "mqtt", "wrong", "not-it\n")
+    store = SecretStore(secrets_dir=secrets_dir)
+
+    def auth(password_key: str) -> dict[str, Any]:
+        return {
+            "username": {"name": "mqtt", "key": "user"},
+            "password": {"name": "mqtt", "key": password_key},
+        }
+
+    try:
+        good = make_source(server.url, "secured", secrets=store, auth=auth("password"))
+        async with running(good, collector.emit):
+            await publish(server, "secured", [b"hi"], username="herald", password="s3cret-pw")
+            await collector.wait_for(1)
+        bad = make_source(server.url, "secured", secrets=store, auth=auth("wrong"))
+        async with running(bad, collector.emit, wait_ready=False):
+            await until(lambda: "cannot connect" in caplog.text, "a warning")
+            assert not bad.ready.is_set()
+    finally:
+        await server.close()
+    assert "not-it" not in caplog.text
+    assert "s3cret" not in caplog.text
+
+
+def test_broker_urls_parse_as_paho_reads_them() -> None:
+    tcp = BrokerAddress.parse("tcp://broker:1884")
+    assert (tcp.host, tcp.port, tcp.transport, tcp.tls) == ("broker", 1884, "tcp", False)
+    assert BrokerAddress.parse("mqtt://broker").port == 1883
+    ssl_ = BrokerAddress.parse("ssl://broker")
+    assert (ssl_.port, ssl_.tls) == (8883, True)
+    ws = BrokerAddress.parse("wss://user:p%40ss@broker/mqtt")
+    assert (ws.transport, ws.tls, ws.port, ws.path) == ("websockets", True, 443, "/mqtt")
+    assert (ws.username, ws.password) == ("user", "p@ss")
+
+
+def test_missing_secret_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        make_source(
+            "tcp://127.0.0.1:1",
+            "x",
+            secrets=SecretStore(secrets_dir=tmp_path),
+            auth={
+                "username": {"name": "absent", "key": "u"},
+                "password": {"name": "absent", "key": "p"},
+            },
+        )
+
+
+def test_registry_names_the_mqtt_source() -> None:
+    assert source_registry.factory("mqtt") is MQTTSource
