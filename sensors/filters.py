@@ -26,7 +26,8 @@ Semantics (Argo's ``pkg/sensors/dependencies/filter.go``):
   reported. The clause shows the bound values and the CEL translation.
 - ``script``: a Lua script (lupa, sandboxed, see :mod:`sensors.transform`)
   with the data as the global table ``event``; its last returned value must
-  be ``true``. A script error rejects the event.
+  be ``true``. A script error is an error of that clause (the data must be a
+  JSON object).
 - ``context``: exact equality of the non-empty ``type``, ``subject``,
   ``source`` and ``datacontenttype``.
 - ``time``: the event's time falls in the daily window ``[start, stop)`` in the
@@ -36,7 +37,9 @@ Semantics (Argo's ``pkg/sensors/dependencies/filter.go``):
 - The kinds that are set combine by ``filtersLogicalOperator``: ``and`` needs
   every kind to pass and an error rejects; ``or`` passes when any kind passes.
   Unlike Argo, an error in one alternative does not veto another that passed
-  (Argo rejects the event then); the error is still reported.
+  (Argo rejects the event then, always so for a script error); the error is
+  still reported. Within one kind, ``or`` passes on the first clause that
+  passes, and errors of the others do not count then (as in Argo).
 - When the event has no data, data, exprs and script filters pass, as in Argo.
 """
 

@@ -330,6 +330,7 @@ _KEYWORDS = frozenset(
     {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"}
 )
 _SPACE = " \t\r\n"
+_SPACE_SET = frozenset(_SPACE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,8 +361,7 @@ class _Lexer:
                 self._text(text[pos:], pos, trim_next, False)
                 break
             # "{{- " trims the white space before the action (the marker needs a space)
-            trim_left = text.startswith("{{-", start) and text[start + 3 : start + 4] in (*_SPACE,)
-            trim_left = trim_left and start + 3 < n
+            trim_left = text.startswith("{{-", start) and text[start + 3 : start + 4] in _SPACE_SET
             self._text(text[pos:start], pos, trim_next, trim_left)
             inner = start + 4 if trim_left else start + 2
             if text.startswith("/*", inner):
@@ -380,7 +380,7 @@ class _Lexer:
         after = end + 2
         if text.startswith("}}", after):
             return after + 2, False
-        if text[after : after + 1] in (*_SPACE,) and text.startswith("-}}", after + 1):
+        if text[after : after + 1] in _SPACE_SET and text.startswith("-}}", after + 1):
             return after + 4, True
         self.error(start, "comment ends before closing delimiter")
 
@@ -1314,6 +1314,8 @@ def _to_int(value: Any) -> int:
     if isinstance(value, str):
         text = re.sub(r"\.0*$", "", value.strip()) if "." in value else value.strip()
         try:
+            if re.fullmatch(r"[+-]?0[0-7]+", text):
+                return int(text, 8)  # Go's base-0 parsing reads a leading 0 as octal
             return int(text, 0)
         except ValueError:
             return 0
@@ -1518,15 +1520,15 @@ def _sprintf(fmt: Any, *args: Any) -> str:
 
 
 def _format_one(verb: str, flags: str, prec: int | None, arg: Any) -> str:
+    if arg is None and verb != "v":
+        return f"%!{verb}(<nil>)"
     bad = f"%!{verb}({_go_type(arg)}={go_sprint(arg, False)})"
     plus = "+" if "+" in flags else (" " if " " in flags else "")
     if verb == "v":
         return go_sprint(arg, top=False)
     if verb == "s":
-        if isinstance(arg, str | int | float | bool | list | Mapping) or arg is None:
+        if isinstance(arg, str | list | tuple | Mapping | datetime):
             text = go_sprint(arg, top=False)
-            if isinstance(arg, int | float) and not isinstance(arg, bool):
-                return bad
             return text[:prec] if prec is not None else text
         return bad
     if verb == "q":

@@ -139,6 +139,7 @@ def render(text: str, data: Any = None) -> str:
             'v|    r|l    |00042|3.14|"q"|true|ff',
         ),
         ('{{ printf "%d" "x" }}', "%!d(string=x)"),
+        ('{{ printf "%s|%d|%v" true nil nil }}', "%!s(bool=true)|%!d(<nil>)|<nil>"),
         ('{{ printf "%s %s" "only" }}', "only %!s(MISSING)"),
         ('{{ html .Input.body.html }} {{ urlquery "a b&c" }}', "&lt;b&gt;&amp;&lt;/b&gt; a+b%26c"),
     ],

@@ -411,7 +411,7 @@ def test_script_filters(script: str, data: Any, passed: bool) -> None:
         ("return os.execute('true')", "attempt to call field 'execute'"),
     ],
 )
-def test_a_failing_script_rejects_even_under_or(script: str, reason: str) -> None:
+def test_a_failing_script_is_an_error_that_rejects(script: str, reason: str) -> None:
     result = _dep({"script": script}).apply(_event())
     assert not result.passed
     assert result.clauses[0].error
