@@ -84,7 +84,6 @@ REGISTRY: dict[str, str] = {
     "github": "eventsources.github:GithubSource",
     "nats": "eventsources.nats:NATSSource",
     "mqtt": "eventsources.mqtt:MQTTSource",
-    "mqtt": "eventsources.mqtt:MQTTSource",
     "kafka": "eventsources.kafka:KafkaSource",
     "calendar": "eventsources.calendar:CalendarSource",
 }
