@@ -1433,16 +1433,17 @@ def exprlang_to_cel(expr: str) -> str:
     return text
 
 
-def exprlang_activation(data: Any, references: Iterable[str] = ()) -> dict[str, Any]:
+def exprlang_activation(data: Any, references: Iterable[str] | None = None) -> dict[str, Any]:
     """The variables Argo gives an EventSource filter, for the translated CEL.
 
     As Argo's ``filterEvent`` + ``expr.GetFuncMap``: the data's top-level keys
     with ``-`` replaced by ``_``, keys with dots expanded into nested maps (a
     less specific key that conflicts with a dotted one is dropped), numbers as
     floats; names are escaped with :func:`cel_identifier` as the translation
-    escapes them. Every name in ``references`` (the compiled program's
-    :attr:`~sensors.cel.Program.references`) that the data lacks is ``None``,
-    because expr-lang reads an unknown name as nil.
+    escapes them. With ``references`` (the compiled program's
+    :attr:`~sensors.cel.Program.references`) only those variables are built,
+    and each one the data lacks is ``None``, because expr-lang reads an
+    unknown name as nil.
     """
     flat: dict[str, Any] = {}
     if isinstance(data, Mapping):
@@ -1462,9 +1463,14 @@ def exprlang_activation(data: Any, references: Iterable[str] = ()) -> dict[str, 
                 child = {}
                 target[part] = child
             target = child
-        target[parts[-1]] = to_go_numbers(value)
-    activation = {cel_identifier(k): v for k, v in nested.items()}
-    for name in references:
+        target[parts[-1]] = value
+    wanted = None if references is None else frozenset(references)
+    activation = {
+        cel_identifier(k): to_go_numbers(v)
+        for k, v in nested.items()
+        if wanted is None or cel_identifier(k) in wanted
+    }
+    for name in wanted or ():
         activation.setdefault(name, None)
     return activation
 
