@@ -105,6 +105,7 @@ REGISTRY: dict[str, str] = {
     "awsLambda": "triggers.aws_lambda:AWSLambdaTriggerRunner",
     "slack": "triggers.slack:SlackTriggerRunner",
     "email": "triggers.email:EmailTriggerRunner",
+    "nats": "triggers.nats:NATSTriggerRunner",
 }
 """Spec field name of a trigger type -> ``module:attribute`` of its factory."""
 

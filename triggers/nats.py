@@ -1,19 +1,69 @@
-"""The ``nats`` trigger's spec: publish one message per firing.
+"""The ``nats`` trigger: publish one message per firing.
 
 Field names follow Argo Events' ``NATSTrigger`` (a core NATS publish). Herald
 adds ``jetStream``: publish to a JetStream stream and wait for its ack, so a
 firing only succeeds once the message is stored. That field is Herald's own;
 Argo Events does not have it.
+
+:class:`NATSTriggerRunner` is the adapter (its anatomy follows the http
+trigger's: spec model above, runner below, every failure sorted into a
+temporary or a permanent error). It holds one connection per trigger, made on
+the first firing and reused; a connection that breaks is replaced on the next
+firing. What a firing guarantees, and where Herald differs from Argo:
+
+- core NATS: the message is flushed, i.e. the firing returns once the server
+  has it (Argo returns once the client buffered it, so a message sent during a
+  reconnection can vanish without an error). NATS itself does not say
+  whether anyone was subscribed.
+- ``jetStream: true``: the firing returns once the stream acknowledged the
+  message. It carries a ``Nats-Msg-Id`` made of the sensor, trigger and event
+  ids, so a retried firing whose first ack was lost is dropped by the
+  stream's duplicate window instead of being stored twice.
+- the subject is read after ``nats.parameters`` were applied (Argo publishes
+  to the template's subject, ignoring a parameter that changes it).
+- every message carries the ids of the firing events in an
+  ``X-Herald-Event-Ids`` header (as the http trigger does) and the first
+  event's ``traceparent``, if any.
+
+Payload: ``payload`` parameters build a JSON value (Argo's ConstructPayload);
+an entry with an empty ``dest`` that resolves to a string is sent as that text,
+unquoted, as Argo does; nothing resolved sends an empty message.
+
+Failures: a server that cannot be reached, a timeout, a broken connection, or
+JetStream not answering are temporary (retry); a refused authorisation, no
+stream for the subject, an invalid subject, a message over the server's
+payload limit, or a parameter that breaks the spec are permanent (DLQ).
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+import asyncio
+import importlib.util
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
 
+import orjson
+from pydantic import Field, ValidationError
+
+from bus.event import Event
+from herald.core.errors import (
+    ConfigError,
+    PermanentTriggerError,
+    SecretError,
+    TemporaryTriggerError,
+)
 from herald.core.model import Spec
-from herald.core.refs import SecretKeySelector
-from herald.core.tls import BasicAuth, TLSConfig
-from triggers.params import TriggerParameter
+from herald.core.refs import SecretKeySelector, SecretStore
+from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
+from triggers.base import TriggerContext
+from triggers.params import (
+    PayloadParameter,
+    TriggerParameter,
+    apply_parameters,
+    construct_payload,
+)
 
 
 class NATSAuth(Spec):
@@ -32,8 +82,9 @@ class NATSTrigger(Spec):
 
     url: str = Field(min_length=1, description="NATS server URL, e.g. nats://nats:4222.")
     subject: str = Field(min_length=1, description="Subject to publish to.")
-    payload: list[TriggerParameter] = Field(
-        description="Builds the JSON message from event values (required, may be empty)."
+    payload: list[PayloadParameter] = Field(
+        description="Builds the JSON message from event values (required, may be empty); an "
+        "entry with an empty dest supplies the whole message."
     )
     parameters: list[TriggerParameter] | None = Field(
         default=None, description="Applied to this nats spec before each message."
@@ -45,3 +96,278 @@ class NATSTrigger(Spec):
         description="Herald extension (not in Argo Events): publish with JetStream and wait "
         "for the stream's ack, so the firing fails if no stream stores the message.",
     )
+
+
+# ---------------------------------------------------------------------------- runner
+
+EVENT_IDS_HEADER = "X-Herald-Event-Ids"
+"""Header carrying the ids of the firing events (dependency-name order) for deduplication."""
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+"""JetStream's deduplication header."""
+
+TIMEOUT = 10.0
+"""Seconds a connection, a flush or a JetStream ack may take."""
+
+_LOG = logging.getLogger("herald.trigger.nats")
+
+
+def _nats_module() -> Any:
+    try:
+        import nats
+    except ImportError as e:
+        raise ImportError(
+            "the nats trigger needs the nats-py client: pip install 'herald[nats]'"
+        ) from e
+    return nats
+
+
+def _mask(url: str) -> str:
+    """``url`` with any user:password replaced by ``***``."""
+    parts = []
+    for server in url.split(","):
+        scheme, sep, rest = server.strip().partition("://")
+        if sep and "@" in rest.split("/", 1)[0]:
+            server = f"{scheme}://***@{rest.split('@', 1)[1]}"
+        parts.append(server.strip())
+    return ",".join(parts)
+
+
+class NATSTriggerRunner:
+    """Publishes one message per firing over one lazily made, reused NATS connection."""
+
+    def __init__(self, spec: NATSTrigger, context: TriggerContext) -> None:
+        self._nats = _nats_module()
+        self._context = context
+        self._name = f"{context.sensor}/{context.trigger}"
+        self._auth = spec.auth
+        self._tls = spec.tls
+        # Fail at start on what no firing could fix: a missing secret, no nkeys.
+        self._connect_options(spec.auth, spec.tls, context.secrets)
+        self._client: Any = None
+        self._url: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def fire(self, spec: NATSTrigger, events: Mapping[str, Event]) -> str:
+        """Publish the message for ``events``; return what became of it."""
+        if spec.parameters:
+            spec = _apply_own_parameters(spec, events)
+        payload = _payload(spec, events)
+        headers = _headers(events)
+        errors = self._nats.errors
+        js_errors = self._nats.js.errors
+        client = await self._connection(spec.url)
+        where = f"{spec.subject} on {_mask(spec.url)}"
+        started = time.perf_counter()
+        try:
+            if spec.jet_stream:
+                headers[MSG_ID_HEADER] = (
+                    f"{self._name}:{headers[EVENT_IDS_HEADER]}"
+                    if EVENT_IDS_HEADER in headers
+                    else self._name
+                )
+                ack = await client.jetstream(timeout=TIMEOUT).publish(
+                    spec.subject, payload, timeout=TIMEOUT, headers=headers
+                )
+                elapsed = (time.perf_counter() - started) * 1000.0
+                duplicate = " (duplicate, already stored)" if ack.duplicate else ""
+                return (
+                    f"stored in stream {ack.stream} as #{ack.seq}{duplicate}: "
+                    f"{where} in {elapsed:.1f} ms"
+                )
+            await client.publish(spec.subject, payload, headers=headers)
+            await client.flush(timeout=TIMEOUT)
+        except js_errors.NoStreamResponseError as e:
+            raise PermanentTriggerError(
+                f"no JetStream stream stores subject {spec.subject!r} on {_mask(spec.url)}: "
+                "create a stream whose subjects cover it, or set jetStream: false"
+            ) from e
+        except js_errors.APIError as e:
+            message = f"JetStream refused the message for {where}: {e.description or e}"
+            if e.code is not None and e.code >= 500:
+                raise TemporaryTriggerError(message) from e
+            raise PermanentTriggerError(message) from e
+        except errors.MaxPayloadError as e:
+            raise PermanentTriggerError(
+                f"the message ({len(payload)} bytes) is larger than the server of {where} accepts"
+            ) from e
+        except (errors.BadSubjectError, errors.BadHeaderError) as e:
+            raise PermanentTriggerError(f"cannot publish to {where}: {_describe(e)}") from e
+        except (TimeoutError, errors.TimeoutError) as e:
+            await self._drop(client)
+            raise TemporaryTriggerError(
+                f"no answer from {where} within {TIMEOUT:g} s"
+                + (" (JetStream ack)" if spec.jet_stream else "")
+            ) from e
+        except (OSError, errors.Error) as e:
+            await self._drop(client)
+            raise TemporaryTriggerError(f"publishing to {where} failed: {_describe(e)}") from e
+        elapsed = (time.perf_counter() - started) * 1000.0
+        return f"published to {where} ({len(payload)} bytes) in {elapsed:.1f} ms"
+
+    async def close(self) -> None:
+        """Drain the connection (send what is buffered) and close it."""
+        client, self._client = self._client, None
+        if client is None or client.is_closed:
+            return
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                await client.drain()
+        except (TimeoutError, OSError, self._nats.errors.Error) as e:
+            _LOG.debug("%s: draining the connection: %s", self._name, _describe(e))
+        if not client.is_closed:
+            await _close_quietly(client, self._nats)
+
+    async def _connection(self, url: str) -> Any:
+        """The open connection to ``url``, made now if there is none (or it broke)."""
+        client = self._client
+        if client is not None and client.is_connected and self._url == url:
+            return client
+        async with self._lock:
+            client = self._client
+            if client is not None and client.is_connected and self._url == url:
+                return client
+            if client is not None:
+                self._client = None
+                await _close_quietly(client, self._nats)
+            try:
+                options = self._connect_options(self._auth, self._tls, self._context.secrets)
+            except ConfigError as e:
+                raise PermanentTriggerError(f"{self._name}: {e}") from e
+            fresh = self._nats.aio.client.Client()
+            errors = self._nats.errors
+            try:
+                await fresh.connect(
+                    [part.strip() for part in url.split(",") if part.strip()],
+                    name=f"herald:{self._name}",
+                    allow_reconnect=False,  # a broken connection is replaced on the next firing
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0,
+                    connect_timeout=int(TIMEOUT),
+                    error_cb=self._error,
+                    **options,
+                )
+            except (OSError, TimeoutError, errors.Error) as e:
+                await _close_quietly(fresh, self._nats)
+                if _refused(e):
+                    raise PermanentTriggerError(
+                        f"{_mask(url)} refused the credentials of nats.auth ({_describe(e)})"
+                    ) from e
+                raise TemporaryTriggerError(
+                    f"cannot connect to {_mask(url)}: {_describe(e)}"
+                ) from e
+            self._client, self._url = fresh, url
+            return fresh
+
+    async def _error(self, error: Exception) -> None:
+        _LOG.debug("%s: nats client: %s", self._name, _describe(error))
+
+    async def _drop(self, client: Any) -> None:
+        """Forget ``client`` after a failure, so the next firing connects afresh."""
+        if self._client is client:
+            self._client = None
+        await _close_quietly(client, self._nats)
+
+    def _connect_options(
+        self, auth: NATSAuth | None, tls: TLSConfig | None, secrets: SecretStore
+    ) -> dict[str, Any]:
+        """nats-py ``connect`` keywords for ``auth`` and ``tls`` (secrets read now)."""
+        options: dict[str, Any] = {}
+        try:
+            if tls is not None:
+                options["tls"] = client_ssl_context(tls, secrets)
+            if auth is None:
+                return options
+            if auth.basic is not None:
+                basic = auth.basic
+                options["user"] = (secrets.secret(basic.username) if basic.username else "") or ""
+                options["password"] = (
+                    secrets.secret(basic.password) if basic.password else ""
+                ) or ""
+            elif auth.token is not None:
+                options["token"] = secrets.secret(auth.token) or ""
+            elif auth.nkey is not None or auth.credential is not None:
+                kind = "nkey" if auth.nkey is not None else "credential"
+                if importlib.util.find_spec("nkeys") is None:
+                    raise ConfigError(
+                        f"auth.{kind} needs the nkeys package, which nats-py signs with: "
+                        "pip install 'nats-py[nkeys]' (or use basic or token auth)",
+                        path=f"nats.auth.{kind}",
+                    )
+                if auth.nkey is not None:
+                    options["nkeys_seed_str"] = (secrets.secret(auth.nkey) or "").strip()
+                else:
+                    assert auth.credential is not None
+                    raw = self._nats.aio.client.RawCredentials
+                    options["user_credentials"] = raw(secrets.secret(auth.credential) or "")
+        except SecretError as e:
+            raise ConfigError(str(e), path="nats.auth") from e
+        return options
+
+
+def _apply_own_parameters(spec: NATSTrigger, events: Mapping[str, Event]) -> NATSTrigger:
+    """The spec with ``nats.parameters`` applied to its own JSON (e.g. dest ``subject``)."""
+    assert spec.parameters is not None
+    document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document = apply_parameters(document, spec.parameters, events)
+    try:
+        return NATSTrigger.model_validate(document)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in e.errors(include_url=False)
+        )
+        raise PermanentTriggerError(
+            f"nats.parameters made the nats spec invalid: {problems}"
+        ) from e
+
+
+def _payload(spec: NATSTrigger, events: Mapping[str, Event]) -> bytes:
+    """The message body: the payload parameters' JSON, or a string value as it is."""
+    value = construct_payload(spec.payload, events) if spec.payload else None
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.encode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_UTC_Z)
+    except TypeError as e:
+        raise PermanentTriggerError(f"the payload is not JSON-serialisable: {e}") from e
+
+
+def _headers(events: Mapping[str, Event]) -> dict[str, str]:
+    names = sorted(events)
+    headers: dict[str, str] = {}
+    if names:
+        headers[EVENT_IDS_HEADER] = ",".join(events[name].id for name in names)
+    for name in names:
+        traceparent = events[name].extensions.get("traceparent")
+        if traceparent:
+            headers["traceparent"] = traceparent
+            break
+    return headers
+
+
+async def _close_quietly(client: Any, nats: Any) -> None:
+    if client.is_closed:
+        return
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            await client.close()
+    except (TimeoutError, OSError, nats.errors.Error) as e:
+        _LOG.debug("closing a nats connection: %s", _describe(e))
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether the server refused the connection's credentials (not a passing failure)."""
+    text = str(error).lower()
+    return (
+        type(error).__name__ == "AuthorizationError"
+        or "authorization violation" in text
+        or "authentication" in text
+    )
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return text if text else type(error).__name__

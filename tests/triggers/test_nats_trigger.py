@@ -1,0 +1,303 @@
+"""The nats trigger against a real nats-server (JetStream enabled): what arrives, what fails how.
+
+Each test starts its own ``nats-server -js`` on a free port (tests/brokers/nats.py)
+and checks, with a nats-py subscriber or the stream itself, what the trigger
+published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import nats
+import orjson
+import pytest
+from nats.aio.client import Client as NATSClient
+from nats.aio.msg import Msg
+from nats.js.api import StreamConfig
+
+from bus.event import Event
+from herald.core.errors import ConfigError, PermanentTriggerError, TemporaryTriggerError
+from herald.core.refs import SecretStore
+from tests.brokers.nats import NatsServer, free_port
+from triggers.base import Trigger, TriggerContext, factory
+from triggers.nats import EVENT_IDS_HEADER, MSG_ID_HEADER, NATSTrigger, NATSTriggerRunner
+
+DEADLINE = 10.0
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+DATA = {"body": {"name": "build-42", "count": 3, "ok": True}}
+
+
+def event(id: str = "evt-1", data: Any = DATA, **extensions: str) -> Event:
+    return Event.new(
+        source="webhook",
+        type="webhook",
+        subject="example",
+        data=data,
+        id=id,
+        extensions=extensions or None,
+    )
+
+
+EVENTS = {"dep": event()}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def spec(url: str, subject: str, **fields: Any) -> NATSTrigger:
+    document: dict[str, Any] = {
+        "url": url,
+        "subject": subject,
+        "payload": [
+            {"src": {"dependencyName": "dep", "dataKey": "body.name"}, "dest": "name"},
+            {
+                "src": {"dependencyName": "dep", "dataKey": "body.count", "useRawData": True},
+                "dest": "count",
+            },
+        ],
+    }
+    document.update(fields)
+    return NATSTrigger.model_validate(document)
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[NatsServer]:
+    broker = await NatsServer(tmp_path / "nats").start()
+    try:
+        yield broker
+    finally:
+        await broker.close()
+
+
+@pytest.fixture
+async def client(server: NatsServer) -> AsyncIterator[NATSClient]:
+    nc = await nats.connect(server.url)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> TriggerContext:
+    store = SecretStore(secrets_dir=tmp_path / "secrets", configmaps_dir=tmp_path / "cm")
+    return TriggerContext(sensor="s1", trigger=unique("t"), secrets=store)
+
+
+@pytest.fixture
+async def runners() -> AsyncIterator[list[NATSTriggerRunner]]:
+    """Runners made by a test, closed after it."""
+    made: list[NATSTriggerRunner] = []
+    try:
+        yield made
+    finally:
+        for runner in made:
+            await runner.close()
+
+
+def make(made: list[NATSTriggerRunner], trigger: NATSTrigger, context: TriggerContext) -> Trigger:
+    runner = NATSTriggerRunner(trigger, context)
+    made.append(runner)
+    return runner
+
+
+async def subscribe(client: NATSClient, subject: str) -> asyncio.Queue[Msg]:
+    received: asyncio.Queue[Msg] = asyncio.Queue()
+
+    async def on_message(msg: Msg) -> None:
+        await received.put(msg)
+
+    await client.subscribe(subject, cb=on_message)
+    await client.flush()
+    return received
+
+
+async def connections(server: NatsServer) -> int:
+    """How many client connections the server has (its /connz monitoring page)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{server.monitor_port}/connz") as answer,
+    ):
+        page = await answer.json()
+    return int(page["num_connections"])
+
+
+# ---------------------------------------------------------------------------------------
+
+
+async def test_publishes_the_payload_with_event_ids_and_traceparent(
+    server: NatsServer,
+    client: NATSClient,
+    context: TriggerContext,
+    runners: list[NATSTriggerRunner],
+) -> None:
+    subject = unique("out")
+    received = await subscribe(client, subject)
+    trigger = spec(server.url, subject)
+    adapter = make(runners, trigger, context)
+    events = {"dep": event("evt-7", traceparent=TRACEPARENT), "other": event("evt-8")}
+    outcome = await adapter.fire(trigger, events)
+    msg = await asyncio.wait_for(received.get(), DEADLINE)
+    assert orjson.loads(msg.data) == {"name": "build-42", "count": 3}
+    assert msg.headers is not None
+    assert msg.headers[EVENT_IDS_HEADER] == "evt-7,evt-8"
+    assert msg.headers["traceparent"] == TRACEPARENT
+    assert outcome.startswith(f"published to {subject} on {server.url}")
+
+
+async def test_one_connection_is_made_lazily_and_reused(
+    server: NatsServer,
+    client: NATSClient,
+    context: TriggerContext,
+    runners: list[NATSTriggerRunner],
+) -> None:
+    subject = unique("reuse")
+    received = await subscribe(client, subject)
+    trigger = spec(server.url, subject)
+    adapter = make(runners, trigger, context)
+    assert await connections(server) == 1  # only the test's subscriber
+    for _ in range(5):
+        await adapter.fire(trigger, EVENTS)
+    for _ in range(5):
+        await asyncio.wait_for(received.get(), DEADLINE)
+    assert await connections(server) == 2
+    await adapter.close()
+    assert await connections(server) == 1
+
+
+async def test_parameters_change_the_subject_and_a_string_payload_goes_as_text(
+    server: NatsServer,
+    client: NATSClient,
+    context: TriggerContext,
+    runners: list[NATSTriggerRunner],
+) -> None:
+    base = unique("param")
+    received = await subscribe(client, f"{base}.>")
+    trigger = spec(
+        server.url,
+        f"{base}.default",
+        payload=[{"src": {"dependencyName": "dep", "dataKey": "body.name"}, "dest": ""}],
+        parameters=[
+            {
+                "src": {"dependencyName": "dep", "dataKey": "body.name"},
+                "dest": "subject",
+                "operation": "append",
+            }
+        ],
+    )
+    adapter = make(runners, trigger, context)
+    await adapter.fire(trigger, EVENTS)
+    msg = await asyncio.wait_for(received.get(), DEADLINE)
+    assert msg.subject == f"{base}.defaultbuild-42"
+    assert msg.data == b"build-42"  # as Argo: the string itself, not JSON-quoted
+
+
+async def test_jetstream_publish_waits_for_the_stream_and_deduplicates_retries(
+    server: NatsServer,
+    client: NATSClient,
+    context: TriggerContext,
+    runners: list[NATSTriggerRunner],
+) -> None:
+    subject = unique("stored")
+    stream = unique("S").upper().replace("-", "_")
+    js = client.jetstream()
+    await js.add_stream(StreamConfig(name=stream, subjects=[subject]))
+    trigger = spec(server.url, subject, jetStream=True)
+    adapter = make(runners, trigger, context)
+    first = await adapter.fire(trigger, EVENTS)
+    again = await adapter.fire(trigger, EVENTS)  # a retry of the same firing
+    other = await adapter.fire(trigger, {"dep": event("evt-2")})
+    assert first.startswith(f"stored in stream {stream} as #1")
+    assert "duplicate" in again
+    assert other.startswith(f"stored in stream {stream} as #2")
+    info = await js.stream_info(stream)
+    assert info.state.messages == 2
+    stored = await js.get_msg(stream, 1)
+    assert orjson.loads(stored.data or b"") == {"name": "build-42", "count": 3}
+    assert stored.headers is not None
+    assert stored.headers[MSG_ID_HEADER] == f"s1/{context.trigger}:evt-1"
+
+
+async def test_jetstream_without_a_stream_is_permanent(
+    server: NatsServer, context: TriggerContext, runners: list[NATSTriggerRunner]
+) -> None:
+    subject = unique("nostream")
+    trigger = spec(server.url, subject, jetStream=True)
+    adapter = make(runners, trigger, context)
+    with pytest.raises(
+        PermanentTriggerError, match=f"no JetStream stream stores subject '{subject}'"
+    ):
+        await adapter.fire(trigger, EVENTS)
+
+
+async def test_a_server_that_is_down_is_temporary(
+    context: TriggerContext, runners: list[NATSTriggerRunner]
+) -> None:
+    url = f"nats://127.0.0.1:{free_port()}"
+    trigger = spec(url, "anything")
+    adapter = make(runners, trigger, context)
+    with pytest.raises(TemporaryTriggerError, match="cannot connect to"):
+        await asyncio.wait_for(adapter.fire(trigger, EVENTS), DEADLINE)
+
+
+async def test_a_broken_connection_is_replaced_on_a_later_firing(
+    server: NatsServer, context: TriggerContext, runners: list[NATSTriggerRunner]
+) -> None:
+    subject = unique("again")
+    trigger = spec(server.url, subject)
+    adapter = make(runners, trigger, context)
+    await adapter.fire(trigger, EVENTS)
+    await server.restart()
+    outcomes: list[str] = []
+    async with asyncio.timeout(DEADLINE):
+        while not outcomes:
+            try:
+                outcomes.append(await adapter.fire(trigger, EVENTS))
+            except TemporaryTriggerError:
+                await asyncio.sleep(0.01)  # the old connection broke: the next one is new
+    assert outcomes[0].startswith("published")
+
+
+async def test_authenticates_with_a_token_and_refused_credentials_are_permanent(
+    tmp_path: Path, context: TriggerContext, runners: list[NATSTriggerRunner]
+) -> None:
+    secrets_dir = tmp_path / "secrets"
+    (secrets_dir / "nats").mkdir(parents=True)
+    (secrets_dir / "nats" / "token").write_text("t0ken\n")
+    (secrets_dir / "nats" / "wrong").write_text("nope\n")
+    broker = await NatsServer(tmp_path / "auth", ["--auth", "t0ken"]).start()
+    try:
+        good = spec(broker.url, "secured", auth={"token": {"name": "nats", "key": "token"}})
+        assert (await make(runners, good, context).fire(good, EVENTS)).startswith("published")
+        bad = spec(broker.url, "secured", auth={"token": {"name": "nats", "key": "wrong"}})
+        with pytest.raises(PermanentTriggerError, match="refused the credentials") as refused:
+            await make(runners, bad, context).fire(bad, EVENTS)
+        assert "nope" not in str(refused.value)
+    finally:
+        await broker.close()
+
+
+def test_missing_secret_or_nkeys_fail_at_start(context: TriggerContext) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        NATSTriggerRunner(
+            spec("nats://127.0.0.1:1", "x", auth={"token": {"name": "absent", "key": "t"}}),
+            context,
+        )
+    if importlib.util.find_spec("nkeys") is None:
+        with pytest.raises(ConfigError, match=r"pip install 'nats-py\[nkeys\]'"):
+            NATSTriggerRunner(
+                spec("nats://127.0.0.1:1", "x", auth={"nkey": {"name": "absent", "key": "s"}}),
+                context,
+            )
+
+
+def test_registry_names_the_nats_trigger() -> None:
+    assert factory("nats") is NATSTriggerRunner
