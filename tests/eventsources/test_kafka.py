@@ -1,0 +1,509 @@
+"""The kafka source against a real Kafka-protocol broker (tansu, started by a fixture).
+
+Every test uses its own topic and group on a broker shared by the module; the
+restart tests have a broker of their own. Waits are on conditions with a
+deadline. Consumer groups use short session timeouts (``FAST_GROUP``): tansu
+starts groups at generation 0, for which aiokafka sends no LeaveGroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
+
+from bus.event import Event
+from bus.memory import MemoryBus
+from eventsources import source as source_registry
+from eventsources.kafka import GoTimestamps, KafkaEventSource, KafkaSource
+from eventsources.source import EmitResult, SourceContext
+from herald.core.errors import BusError, ConfigError, SecretError
+from herald.core.refs import SecretStore
+from tests.brokers.kafka import FAST_GROUP, KafkaBroker
+
+DEADLINE = 15.0
+"""Seconds any wait may take before the test fails."""
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[KafkaBroker]:
+    with KafkaBroker() as running:
+        yield running
+
+
+@pytest.fixture
+async def bus() -> AsyncIterator[MemoryBus]:
+    memory = MemoryBus()
+    await memory.start()
+    try:
+        yield memory
+    finally:
+        await memory.close()
+
+
+@dataclass
+class Recorder:
+    """An emit that publishes to the bus; remembers every call, its result and its time."""
+
+    bus: MemoryBus
+    calls: list[tuple[Event, EmitResult]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    fail_first: dict[str, int] = field(default_factory=dict)
+    """Event id -> how many emits of it raise BusError before one succeeds."""
+    block_on: str | None = None
+    """Event id whose emit publishes, then never returns (a crash before the commit)."""
+    attempts: list[str] = field(default_factory=list)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def emit(self, event: Event) -> EmitResult:
+        self.attempts.append(event.id)
+        if self.fail_first.get(event.id, 0) > 0:
+            self.fail_first[event.id] -= 1
+            raise BusError(f"event {event.id}: the bus is down (test)")
+        result = EmitResult.PUBLISHED if await self.bus.publish(event) else EmitResult.DUPLICATE
+        async with self._changed:
+            self.calls.append((event, result))
+            self.times.append(time.monotonic())
+            self._changed.notify_all()
+        if event.id == self.block_on:
+            await asyncio.Event().wait()
+        return result
+
+    @property
+    def published(self) -> list[Event]:
+        return [event for event, result in self.calls if result is EmitResult.PUBLISHED]
+
+    async def wait_for(self, predicate: Callable[[], bool], deadline: float = DEADLINE) -> None:
+        async with asyncio.timeout(deadline), self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def wait_published(self, count: int) -> list[Event]:
+        await self.wait_for(lambda: len(self.published) >= count)
+        return self.published
+
+
+def make_source(
+    broker: KafkaBroker,
+    event_source: str,
+    spec: dict[str, Any],
+    *,
+    secrets: SecretStore | None = None,
+    probe_interval: float = 0.1,
+) -> KafkaSource:
+    config = KafkaEventSource.model_validate({"url": broker.bootstrap, **spec})
+    context = SourceContext(event_source, "ev", secrets=secrets or SecretStore())
+    return KafkaSource(config, context, consumer_options=FAST_GROUP, probe_interval=probe_interval)
+
+
+@asynccontextmanager
+async def running(source: KafkaSource, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``source`` as a named task; yield once it is ready; cancel it afterwards."""
+    task = asyncio.create_task(source.run(recorder.emit), name=unique("test-kafka-source"))
+    try:
+        await wait_ready(source, task)
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None:
+            raise AssertionError("the source failed") from task.exception()
+
+
+async def wait_ready(source: KafkaSource, task: asyncio.Task[None] | None = None) -> None:
+    """Wait until ``source`` is ready; fail if it is not within the deadline or ``task`` ends."""
+    waiter = asyncio.create_task(source.ready.wait(), name="test-kafka-ready")
+    try:
+        watched = {waiter} if task is None else {task, waiter}
+        await asyncio.wait(watched, timeout=DEADLINE, return_when="FIRST_COMPLETED")
+    finally:
+        waiter.cancel()
+    if task is not None and task.done():
+        task.result()
+        raise AssertionError("the source returned before it was cancelled")
+    if not source.ready.is_set():
+        raise AssertionError(f"the source was not ready within {DEADLINE}s")
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], what: str) -> None:
+    """Poll ``check`` until it holds; fail after the deadline, saying ``what`` was awaited."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        outcome = check()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {DEADLINE}s")
+        await asyncio.sleep(0.02)
+
+
+async def wait_not_ready(source: KafkaSource) -> None:
+    await eventually(lambda: not source.ready.is_set(), "the source reports not ready")
+
+
+async def wait_logged(caplog: pytest.LogCaptureFixture, text: str, count: int = 1) -> None:
+    """Wait until ``text`` appears in ``count`` captured log lines."""
+    await eventually(
+        lambda: sum(text in r.getMessage() for r in caplog.records) >= count,
+        f"{count} log lines with {text!r}",
+    )
+
+
+@asynccontextmanager
+async def producer(broker: KafkaBroker) -> AsyncIterator[Any]:
+    client = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=False)
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+async def produce(
+    broker: KafkaBroker,
+    topic: str,
+    values: Sequence[bytes | None],
+    *,
+    partition: int | None = None,
+    key: bytes | None = None,
+    headers: Sequence[tuple[str, bytes]] = (),
+) -> list[Any]:
+    """Produce ``values`` in order; return their RecordMetadata."""
+    async with producer(broker) as client:
+        return [
+            await client.send_and_wait(
+                topic, value, key=key, partition=partition, headers=list(headers) or None
+            )
+            for value in values
+        ]
+
+
+def ids(event_source: str, metadata: Sequence[Any]) -> list[str]:
+    return [f"{event_source}:ev:{m.topic}:{m.partition}:{m.offset}" for m in metadata]
+
+
+async def wait_topic(broker: KafkaBroker, topic: str) -> None:
+    """Wait until the broker lists ``topic`` (asking does not create it)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap)
+    await consumer.start()
+
+    async def listed() -> bool:
+        return topic in await consumer.topics()
+
+    try:
+        await eventually(listed, f"topic {topic} exists")
+    finally:
+        await consumer.stop()
+
+
+async def is_committed(
+    broker: KafkaBroker, group: str, topic: str, partition: int, offset: int
+) -> bool:
+    return await committed(broker, group, topic, partition) == offset
+
+
+async def committed(broker: KafkaBroker, group: str, topic: str, partition: int) -> int | None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(DEADLINE):
+            offset: int | None = await consumer.committed(TopicPartition(topic, partition))
+            return offset
+    finally:
+        await consumer.stop()
+
+
+# ---------------------------------------------------------------------------------------
+
+
+async def test_group_delivers_each_record_once_in_argo_shape(
+    broker: KafkaBroker, bus: MemoryBus
+) -> None:
+    es, topic, group = unique("es"), unique("topic"), unique("group")
+    before = await produce(
+        broker,
+        topic,
+        [orjson.dumps({"n": n}) for n in range(20)],
+        key=b"order-7",
+        headers=[
+            ("trace", b"abc"),
+            ("traceparent", b"00-" + b"a" * 32 + b"-" + b"b" * 16 + b"-01"),
+        ],
+    )
+    source = make_source(
+        broker,
+        es,
+        {
+            "topic": topic,
+            "consumerGroup": {"groupName": group, "oldest": True},
+            "jsonBody": True,
+            "metadata": {"team": "payments"},
+        },
+    )
+    recorder = Recorder(bus)
+    async with running(source, recorder):
+        after = await produce(broker, topic, [orjson.dumps({"n": n}) for n in range(20, 30)])
+        events = await recorder.wait_published(30)
+        expected = ids(es, before + after)
+        assert sorted(e.id for e in events) == sorted(expected)
+        assert len(recorder.calls) == 30, "a record was emitted twice"
+        # Every offset is committed once the bus has the events.
+        ends = {m.partition: m.offset + 1 for m in sorted(before + after, key=lambda m: m.offset)}
+
+        async def all_committed() -> bool:
+            return all(
+                [await is_committed(broker, group, topic, p, end) for p, end in ends.items()]
+            )
+
+        await eventually(all_committed, "every offset committed")
+
+    first = next(e for e in events if e.id == expected[0])
+    record = before[0]
+    assert (first.source, first.type, first.subject) == (es, "kafka", "ev")
+    assert first.data == {
+        "topic": topic,
+        "key": "order-7",
+        "partition": record.partition,
+        "body": {"n": 0},
+        "timestamp": GoTimestamps().format(record.timestamp),
+        "headers": {"trace": "abc", "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"},
+        "metadata": {"team": "payments"},
+    }
+    assert first.extensions["traceparent"].startswith("00-aaaa")
+    assert list(first.data) == [
+        "topic",
+        "key",
+        "partition",
+        "body",
+        "timestamp",
+        "headers",
+        "metadata",
+    ]
+    stamp = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    assert first.data["timestamp"].startswith(stamp.strftime("%Y-%m-%d %H:%M:%S"))
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,3})? \+0000 UTC", first.data["timestamp"]
+    )
+    late = next(e for e in events if e.id == expected[-1])
+    assert (late.data["key"], late.data["headers"], late.data["body"]) == ("", {}, {"n": 29})
+
+
+def test_go_timestamps_match_go_time_string() -> None:
+    stamps = GoTimestamps()
+    assert stamps.format(1_767_366_245_123) == "2026-01-02 15:04:05.123 +0000 UTC"
+    assert stamps.format(1_767_366_245_120) == "2026-01-02 15:04:05.12 +0000 UTC"
+    assert stamps.format(1_767_366_245_000) == "2026-01-02 15:04:05 +0000 UTC"
+    assert stamps.format(-1) == "1969-12-31 23:59:59.999 +0000 UTC"
+
+
+async def test_cancel_between_emit_and_commit_replays_and_the_bus_drops_the_duplicate(
+    broker: KafkaBroker, bus: MemoryBus
+) -> None:
+    es, topic, group = unique("es"), unique("topic"), unique("group")
+    metadata = await produce(broker, topic, [b'{"n": %d}' % n for n in range(10)], partition=0)
+    expected = ids(es, metadata)
+    spec = {"topic": topic, "consumerGroup": {"groupName": group, "oldest": True}, "jsonBody": True}
+
+    first_run = Recorder(bus, block_on=expected[4])
+    async with running(make_source(broker, es, spec), first_run):
+        # The 5th record is on the bus, but its emit never returns: no commit for it.
+        await first_run.wait_published(5)
+    assert [e.id for e in first_run.published] == expected[:5]
+    assert await committed(broker, group, topic, 0) == 4, "only what emit returned is committed"
+
+    second_run = Recorder(bus)
+    async with running(make_source(broker, es, spec), second_run):
+        await second_run.wait_for(lambda: len(second_run.calls) >= 6)
+    replayed = [(e.id, result) for e, result in second_run.calls]
+    assert replayed[0] == (expected[4], EmitResult.DUPLICATE), "the record is read again"
+    assert [i for i, _ in replayed] == expected[4:], "records already committed are not replayed"
+    assert all(result is EmitResult.PUBLISHED for _, result in replayed[1:])
+    published = [e.id for e in first_run.published + second_run.published]
+    assert sorted(published) == sorted(expected), "each record reaches the bus exactly once"
+
+
+async def test_partition_mode_reads_one_partition_from_the_newest_offset(
+    broker: KafkaBroker, bus: MemoryBus
+) -> None:
+    es, topic = unique("es"), unique("topic")
+    await produce(broker, topic, [b"old-1", b"old-2"], partition=1)
+    source = make_source(broker, es, {"topic": topic, "partition": "1"})
+    recorder = Recorder(bus)
+    async with running(source, recorder):
+        await produce(broker, topic, [b"other"], partition=0)
+        fresh = await produce(
+            broker, topic, [b"\x00\xffbinary", None, b"plain"], partition=1, key=b"\xffk"
+        )
+        events = await recorder.wait_published(3)
+    assert [e.id for e in events] == ids(es, fresh)
+    assert [e.data["body"] for e in events] == [
+        base64.b64encode(b"\x00\xffbinary").decode(),
+        None,
+        base64.b64encode(b"plain").decode(),
+    ]
+    assert all(e.data["partition"] == 1 and e.data["key"] == "\ufffdk" for e in events)
+    assert len(recorder.calls) == 3, "old records and other partitions are not read"
+    assert "metadata" not in events[0].data
+
+
+async def test_limit_events_per_second_paces_emits(broker: KafkaBroker, bus: MemoryBus) -> None:
+    es, topic = unique("es"), unique("topic")
+    source = make_source(broker, es, {"topic": topic, "partition": "0", "limitEventsPerSecond": 20})
+    recorder = Recorder(bus)
+    async with running(source, recorder):
+        await produce(broker, topic, [b"x"] * 8, partition=0)
+        await recorder.wait_published(8)
+    spread = recorder.times[-1] - recorder.times[0]
+    assert spread >= 7 / 20 - 0.02, f"8 events at 20/s took only {spread:.3f}s"
+
+
+async def test_bad_json_is_logged_and_skipped_and_its_offset_committed(
+    broker: KafkaBroker, bus: MemoryBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    es, topic, group = unique("es"), unique("topic"), unique("group")
+    deep = b"[" * 200 + b"]" * 200
+    metadata = await produce(
+        broker, topic, [b'{"ok": 1}', b"not json", b'{"ok": 2}', deep, b'{"ok": 3}'], partition=0
+    )
+    expected = ids(es, metadata)
+    spec = {"topic": topic, "consumerGroup": {"groupName": group, "oldest": True}, "jsonBody": True}
+    recorder = Recorder(bus)
+    with caplog.at_level(logging.WARNING, logger="herald.source.kafka"):
+        async with running(make_source(broker, es, spec), recorder):
+            events = await recorder.wait_published(3)
+            await eventually(lambda: is_committed(broker, group, topic, 0, 5), "offset 5 committed")
+    assert [e.data["body"] for e in events] == [{"ok": 1}, {"ok": 2}, {"ok": 3}]
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 2
+    assert expected[1] in skipped[0]
+    assert "not JSON" in skipped[0]
+    assert expected[3] in skipped[1]
+    assert "deeper" in skipped[1]
+
+
+async def test_a_bus_error_holds_the_partition_and_retries_without_skipping(
+    broker: KafkaBroker, bus: MemoryBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    es, topic = unique("es"), unique("topic")
+    spec = {"topic": topic, "partition": "0", "connectionBackoff": {"duration": "20ms"}}
+    source = make_source(broker, es, spec)
+    recorder = Recorder(bus)
+    with caplog.at_level(logging.INFO, logger="herald.source.kafka"):
+        async with running(source, recorder):
+            # The offsets of the next records are known once the source is positioned.
+            end = (await produce(broker, topic, [b"0"], partition=0))[0].offset
+            expected = [f"{es}:ev:{topic}:0:{end + n}" for n in range(5)]
+            recorder.fail_first[expected[2]] = 3
+            await produce(broker, topic, [b"1", b"2", b"3", b"4"], partition=0)
+            events = await recorder.wait_published(5)
+    assert [e.id for e in events] == expected, "in order, nothing skipped, nothing twice"
+    assert recorder.attempts.count(expected[2]) == 4
+    assert recorder.attempts.count(expected[3]) == 1, "later records wait for the failed one"
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("did not take" in m for m in messages) == 1, "one line per state change"
+    assert sum("takes events again" in m for m in messages) == 1
+
+
+async def test_broker_restart_reconnects_and_resumes(
+    bus: MemoryBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    es, topic, group = unique("es"), unique("topic"), unique("group")
+    spec = {
+        "topic": topic,
+        "consumerGroup": {"groupName": group, "oldest": True},
+        "connectionBackoff": {"duration": "50ms"},
+    }
+    with KafkaBroker() as own, caplog.at_level(logging.INFO, logger="herald.source.kafka"):
+        source = make_source(own, es, spec)
+        recorder = Recorder(bus)
+        async with running(source, recorder):
+            before = await produce(own, topic, [b"a", b"b", b"c"], partition=0)
+            await recorder.wait_published(3)
+            await asyncio.to_thread(own.stop)
+            await wait_not_ready(source)
+            await asyncio.to_thread(own.start)  # same port; tansu's memory storage is empty
+            await wait_ready(source)
+            await wait_topic(own, topic)  # re-created by the source: avoid a creation race
+            # Fresh offsets restart at 0 on an empty broker: use another partition so that
+            # the new records' ids differ from the old ones.
+            after = await produce(own, topic, [b"d", b"e", b"f"], partition=1)
+            events = await recorder.wait_published(6)
+    assert sorted(e.id for e in events) == sorted(ids(es, before + after))
+    assert len(recorder.calls) == 6
+    lost = [r for r in caplog.records if "not ready until they answer" in r.getMessage()]
+    assert len(lost) == 1, "one log line for the outage, not one per probe"
+    assert sum("consuming topic" in r.getMessage() for r in caplog.records) == 2
+
+
+async def test_not_ready_while_the_broker_is_down_at_start(
+    bus: MemoryBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    es, topic = unique("es"), unique("topic")
+    own = KafkaBroker()
+    try:
+        source = make_source(
+            own, es, {"topic": topic, "partition": "0", "connectionBackoff": {"duration": "20ms"}}
+        )
+        recorder = Recorder(bus)
+        task = asyncio.create_task(source.run(recorder.emit), name="test-kafka-down")
+        try:
+            with caplog.at_level(logging.DEBUG, logger="herald.source.kafka"):
+                await wait_logged(caplog, "reconnecting in", count=3)
+            assert not source.ready.is_set()
+            assert sum("unavailable" in r.getMessage() for r in caplog.records) == 3
+            assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1
+            await asyncio.to_thread(own.start)
+            await wait_ready(source, task)
+            sent = await produce(own, topic, [b"late"], partition=0)
+            assert [e.id for e in await recorder.wait_published(1)] == ids(es, sent)
+        finally:
+            task.cancel()
+            await asyncio.wait({task})
+    finally:
+        own.close()
+
+
+def test_unsupported_settings_are_refused_before_start(tmp_path: Path) -> None:
+    base = {"url": "127.0.0.1:9092", "topic": "t", "partition": "0"}
+    context = SourceContext("es", "ev", secrets=SecretStore(secrets_dir=tmp_path))
+    registry = KafkaEventSource.model_validate({**base, "schemaRegistry": {"url": "http://r"}})
+    with pytest.raises(ConfigError, match="schemaRegistry"):
+        KafkaSource(registry, context)
+    iam = KafkaEventSource.model_validate({**base, "awsMskIamAuth": {"region": "eu-west-1"}})
+    with pytest.raises(ConfigError, match="awsMskIamAuth"):
+        KafkaSource(iam, context)
+    secret = {"name": "kafka", "key": "user"}
+    gssapi = KafkaEventSource.model_validate(
+        {**base, "sasl": {"mechanism": "GSSAPI", "userSecret": secret, "passwordSecret": secret}}
+    )
+    with pytest.raises(ConfigError, match="GSSAPI"):
+        KafkaSource(gssapi, context)
+    plain = KafkaEventSource.model_validate(
+        {**base, "sasl": {"userSecret": secret, "passwordSecret": secret}}
+    )
+    with pytest.raises(SecretError, match="kafka"):
+        KafkaSource(plain, context)
+
+
+def test_the_registry_runs_kafka_with_this_source() -> None:
+    assert source_registry.factory("kafka") is KafkaSource
