@@ -43,6 +43,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from herald.core.backoff import Backoff
 from herald.core.model import Spec
+from sensors import cel
 from triggers.argo_workflow import ArgoWorkflowTrigger
 from triggers.aws_lambda import AWSLambdaTrigger
 from triggers.email import EmailTrigger
@@ -505,6 +506,21 @@ class EventDependencyFilter(Spec):
     @classmethod
     def _empty_is_and(cls, value: LogicalOperator) -> LogicalOperator:
         return value or "and"
+
+    @field_validator("cel")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                program = cel.compile(value)
+            except cel.CelError as e:
+                raise ValueError(f"not valid CEL: {e}") from None
+            unknown = sorted(program.unknown_functions)
+            if unknown:
+                raise ValueError(
+                    f"CEL function(s) {', '.join(unknown)} do not exist (check the spelling)"
+                )
+        return value
 
 
 class EventDependencyTransformer(Spec):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from bus.event import Event
 from herald.core.errors import ConfigError
@@ -147,10 +148,12 @@ def test_a_cel_filter_that_is_not_boolean_rejects() -> None:
     assert "not a bool" in result.clauses[0].detail
 
 
-def test_cel_syntax_errors_are_config_errors_with_the_path() -> None:
-    with pytest.raises(ConfigError) as info:
+def test_cel_syntax_errors_are_validation_errors_with_the_path() -> None:
+    with pytest.raises(ValidationError) as info:
         _dep({"cel": "body.action == "})
-    assert info.value.path == "filters.cel"
+    (error,) = info.value.errors()
+    assert error["loc"] == ("filters", "cel")
+    assert "not valid CEL" in error["msg"]
 
 
 @pytest.mark.parametrize(
