@@ -102,7 +102,8 @@ class TranslationError(ConfigError):
     """An expression that cannot be translated to CEL; the message says what and why."""
 
     def __init__(self, message: str, *, expression: str = "", path: str = "") -> None:
-        super().__init__(f"{message} (in {expression!r})" if expression else message, path=path)
+        shown = expression if len(expression) <= 200 else expression[:200] + "..."
+        super().__init__(f"{message} (in {shown!r})" if expression else message, path=path)
         self.expression = expression
 
 
@@ -161,6 +162,24 @@ def _cel_double(value: float, fail: Callable[[str], NoReturn]) -> str:
 
 
 _SIMPLE: Final = re.compile(r"_?[A-Za-z][A-Za-z0-9_]*\Z")
+_MAX_NESTING: Final = 64
+_MAX_OPERATORS: Final = 500
+
+
+_CHAINABLE: Final = frozenset({"&&", "||", "+", "-", "*", "and", "or"})
+
+
+def _chain_left(left_node: Any, left: str, op: str) -> str:
+    """A left operand of the same left-associative operator without its parentheses.
+
+    ``((a || b) || c)`` becomes ``(a || b || c)``: same meaning, and long
+    chains stay within CEL's nesting limit. ``left`` is ``(...)`` as the
+    emitters write a binary node of these operators.
+    """
+    same = left_node.kind == "binary" and left_node.value == op and op in _CHAINABLE
+    if same and left.startswith("(") and left.endswith(")"):
+        return left[1:-1]
+    return left
 
 
 class _Binder:
@@ -242,6 +261,8 @@ class _GovaluateTranslator:
         self.binder = _Binder()
         self.tokens = self._lex()
         self.index = 0
+        self.nesting = 0
+        self.operators = 0
 
     def fail(self, message: str, pos: int | None = None) -> NoReturn:
         where = f" at position {pos + 1}" if pos is not None else ""
@@ -395,18 +416,27 @@ class _GovaluateTranslator:
         while (tok := self._take_op(self._LEVELS[level])) is not None:
             right = self._binary(level + 1)
             node = _Gv("binary", tok.value, (node, right), tok.pos)
+            self.operators += 1
+            if self.operators > _MAX_OPERATORS:
+                self.fail(f"more than {_MAX_OPERATORS} operators; split the expression", tok.pos)
         return node
 
     def _prefix(self, depth: int) -> _Gv:
-        if depth > 64:
-            self.fail("nested too deeply")
         tok = self._peek()
         if tok is None:
             self.fail("the expression ends too early")
         if tok.kind == "op" and tok.value in ("-", "!", "~"):
             self.index += 1
-            return _Gv("unary", tok.value, (self._prefix(depth + 1),), tok.pos)
+            self._enter(tok.pos)
+            operand = self._prefix(depth + 1)
+            self.nesting -= 1
+            return _Gv("unary", tok.value, (operand,), tok.pos)
         return self._value(depth)
+
+    def _enter(self, pos: int) -> None:
+        self.nesting += 1
+        if self.nesting > _MAX_NESTING:
+            self.fail(f"nested deeper than {_MAX_NESTING} levels", pos)
 
     def _value(self, depth: int) -> _Gv:
         tok = self._peek()
@@ -414,9 +444,9 @@ class _GovaluateTranslator:
             self.fail("the expression ends too early")
         self.index += 1
         if tok.kind == "lparen":
-            if depth > 64:
-                self.fail("nested too deeply", tok.pos)
-            inner = self._separator_nested(depth)
+            self._enter(tok.pos)
+            inner = self._separator()
+            self.nesting -= 1
             close = self._peek()
             if close is None or close.kind != "rparen":
                 self.fail("unbalanced parenthesis", tok.pos)
@@ -445,9 +475,6 @@ class _GovaluateTranslator:
                 )
             return _Gv("var", tok.value, pos=tok.pos)
         self.fail(f"expected a value, found {tok.value!r}", tok.pos)
-
-    def _separator_nested(self, depth: int) -> _Gv:
-        return self._separator()
 
     # -- emission
     def emit(self, node: _Gv) -> str:
@@ -482,13 +509,13 @@ class _GovaluateTranslator:
         if op == "?":
             return f"(({left}) ? ({right}) : null)"
         if op in ("==", "!=", "<", "<=", ">", ">=", "&&", "||", "-", "*", "/", "in"):
-            return f"({left} {op} {right})"
+            return f"({_chain_left(left_node, left, op)} {op} {right})"
         if op == "+":
             if left_node.kind == "str" and right_node.kind != "str":
                 right = f"string({right})"
             elif right_node.kind == "str" and left_node.kind != "str":
                 left = f"string({left})"
-            return f"({left} + {right})"
+            return f"({_chain_left(left_node, left, op)} + {right})"
         if op in ("=~", "!~"):
             if right_node.kind == "str":
                 try:
@@ -554,11 +581,24 @@ def govaluate_to_cel(expr: str, names: Iterable[str]) -> str:
     Raises :class:`TranslationError` for what cannot be translated.
     """
     translator = _GovaluateTranslator(expr, names)
-    text = translator.emit(translator.parse())
+    return _checked("govaluate", expr, lambda: translator.emit(translator.parse()))
+
+
+def _checked(language: str, expr: str, translate: Callable[[], str]) -> str:
+    """Run a translation and compile its CEL, turning runaway input into TranslationError."""
+    try:
+        text = translate()
+    except RecursionError:
+        raise TranslationError(
+            f"{language}: the expression is nested too deeply to translate", expression=expr
+        ) from None
     try:
         cel.compile(text)
-    except cel.CelError as e:  # pragma: no cover - a translator bug, not a user error
-        raise TranslationError(f"govaluate: translated to invalid CEL {text!r}: {e}") from e
+    except cel.CelError as e:
+        raise TranslationError(
+            f"{language}: the translation is not CEL that Herald can compile ({e})",
+            expression=expr,
+        ) from e
     return text
 
 
@@ -652,6 +692,7 @@ class _ExprLangTranslator:
         self.depth = 0
         self.predicate_vars: list[str] = []
         self.references: set[str] = set()
+        self.operators = 0
 
     def fail(self, message: str, pos: int | None = None) -> NoReturn:
         where = f" at position {pos + 1}" if pos is not None else ""
@@ -790,8 +831,8 @@ class _ExprLangTranslator:
 
     def _expression(self, precedence: int) -> _Ex:
         self.depth += 1
-        if self.depth > 100:
-            self.fail("nested too deeply", self.cur.pos)
+        if self.depth > _MAX_NESTING:
+            self.fail(f"nested deeper than {_MAX_NESTING} levels", self.cur.pos)
         if precedence == 0 and self._is("op", "let"):
             self.fail("'let' declarations have no CEL translation; inline the value", self.cur.pos)
         node = self._primary()
@@ -835,6 +876,9 @@ class _ExprLangTranslator:
                     tok.pos,
                 )
             node = _Ex("binary", op, (node, right), tok.pos)
+            self.operators += 1
+            if self.operators > _MAX_OPERATORS:
+                self.fail(f"more than {_MAX_OPERATORS} operators; split the expression", tok.pos)
             if negate:
                 node = _Ex("unary", "not", (node,), tok.pos)
             prev_op = op
@@ -1157,10 +1201,11 @@ class _ExprLangTranslator:
         if op in ("**", "^"):
             return self._power(node)
         left, right = self.emit(left_node), self.emit(right_node)
-        if op in ("and", "&&"):
-            return f"({left} && {right})"
-        if op in ("or", "||"):
-            return f"({left} || {right})"
+        if op in ("and", "&&", "or", "||"):
+            symbol = "&&" if op in ("and", "&&") else "||"
+            if left_node.kind == "binary" and left_node.value in (op, symbol):
+                left = _chain_left(_Ex("binary", op), left, op)
+            return f"({left} {symbol} {right})"
         if op in ("==", "!=", "<", "<=", ">", ">=", "in"):
             return f"({left} {op} {right})"
         if op == "matches":
@@ -1178,11 +1223,16 @@ class _ExprLangTranslator:
             lk, rk = self._numeric_kind(left_node), self._numeric_kind(right_node)
             if op != "%" and lk != rk and "int" in (lk, rk):
                 if lk == "int":
-                    left = f"double({left})"
+                    left = self._as_double(left_node, left)
                 else:
-                    right = f"double({right})"
-            return f"({left} {op} {right})"
+                    right = self._as_double(right_node, right)
+            return f"({_chain_left(left_node, left, op)} {op} {right})"
         self.fail(f"operator {op!r} has no CEL translation", node.pos)
+
+    def _as_double(self, node: _Ex, text: str) -> str:
+        if node.kind == "int":
+            return _cel_double(float(node.value), lambda m: self.fail(m, node.pos))
+        return f"double({text})"
 
     def _range(self, node: _Ex) -> str:
         low, high = node.args
@@ -1425,12 +1475,7 @@ def exprlang_to_cel(expr: str) -> str:
     Raises :class:`TranslationError` for what cannot be translated.
     """
     translator = _ExprLangTranslator(expr)
-    text = translator.emit(translator.parse())
-    try:
-        cel.compile(text)
-    except cel.CelError as e:  # pragma: no cover - a translator bug, not a user error
-        raise TranslationError(f"expr: translated to invalid CEL {text!r}: {e}") from e
-    return text
+    return _checked("expr", expr, lambda: translator.emit(translator.parse()))
 
 
 def exprlang_activation(data: Any, references: Iterable[str] | None = None) -> dict[str, Any]:

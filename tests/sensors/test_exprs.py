@@ -502,3 +502,58 @@ def test_every_sprig_translation_compiles() -> None:
     for name, (count, _template) in SPRIG_FUNCTIONS.items():
         args = ", ".join(f"body.a{i}" for i in range(count))
         cel.compile(exprlang_to_cel(f"sprig.{name}({args})"))
+
+
+# ------------------------------------------------------------------ hostile input
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("(" * 100 + "a" + ")" * 100, "nested deeper than 64 levels"),
+        ("- " * 100 + "a", "nested deeper than 64 levels"),
+        ("a" + " + a" * 600, "more than 500 operators"),
+    ],
+)
+@pytest.mark.parametrize("language", ["govaluate", "expr"])
+def test_runaway_expressions_are_refused(text: str, message: str, language: str) -> None:
+    translate = (
+        (lambda t: govaluate_to_cel(t, ["a"])) if language == "govaluate" else exprlang_to_cel
+    )
+    with pytest.raises(TranslationError) as info:
+        translate(text)
+    assert message in str(info.value)
+    assert len(str(info.value)) < 400  # the expression is shortened in the message
+
+
+@pytest.mark.parametrize("language", ["govaluate", "expr"])
+def test_long_flat_chains_translate(language: str) -> None:
+    joiner = " || " if language == "govaluate" else " or "
+    text = joiner.join(f"a == {i}" for i in range(200))
+    translated = govaluate_to_cel(text, ["a"]) if language == "govaluate" else exprlang_to_cel(text)
+    program = cel.compile(translated)
+    act = govaluate_activation({"a": 150}) if language == "govaluate" else {"a": 150.0}
+    assert program.evaluate(act) is True
+
+
+_EXPR_ALPHABET = "ab.()[]{}'\"0123456789 +-*/%<>=!&|?:,#~^$_@inotandr"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_EXPR_ALPHABET, max_size=40))
+def test_fuzzed_govaluate_either_translates_to_cel_or_says_why(text: str) -> None:
+    try:
+        translated = govaluate_to_cel(text, ["a", "b"])
+    except TranslationError:
+        return
+    cel.compile(translated)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_EXPR_ALPHABET, max_size=40))
+def test_fuzzed_exprlang_either_translates_to_cel_or_says_why(text: str) -> None:
+    try:
+        translated = exprlang_to_cel(text)
+    except TranslationError:
+        return
+    cel.compile(translated)
