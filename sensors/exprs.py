@@ -411,7 +411,7 @@ class _GovaluateTranslator:
 
     def _binary(self, level: int) -> _Gv:
         if level == len(self._LEVELS):
-            return self._prefix(0)
+            return self._prefix()
         node = self._binary(level + 1)
         while (tok := self._take_op(self._LEVELS[level])) is not None:
             right = self._binary(level + 1)
@@ -421,24 +421,24 @@ class _GovaluateTranslator:
                 self.fail(f"more than {_MAX_OPERATORS} operators; split the expression", tok.pos)
         return node
 
-    def _prefix(self, depth: int) -> _Gv:
+    def _prefix(self) -> _Gv:
         tok = self._peek()
         if tok is None:
             self.fail("the expression ends too early")
         if tok.kind == "op" and tok.value in ("-", "!", "~"):
             self.index += 1
             self._enter(tok.pos)
-            operand = self._prefix(depth + 1)
+            operand = self._prefix()
             self.nesting -= 1
             return _Gv("unary", tok.value, (operand,), tok.pos)
-        return self._value(depth)
+        return self._value()
 
     def _enter(self, pos: int) -> None:
         self.nesting += 1
         if self.nesting > _MAX_NESTING:
             self.fail(f"nested deeper than {_MAX_NESTING} levels", pos)
 
-    def _value(self, depth: int) -> _Gv:
+    def _value(self) -> _Gv:
         tok = self._peek()
         if tok is None:
             self.fail("the expression ends too early")

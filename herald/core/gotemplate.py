@@ -2022,7 +2022,7 @@ def _dict(*pairs: Any) -> dict[str, Any]:
     return out
 
 
-def _need_dict(value: Any, fn: str) -> Mapping[str, Any]:
+def _need_dict(value: Any) -> Mapping[str, Any]:
     if isinstance(value, Mapping):
         return value
     raise TemplateError(
@@ -2031,34 +2031,34 @@ def _need_dict(value: Any, fn: str) -> Mapping[str, Any]:
 
 
 def _get(mapping: Any, key: Any) -> Any:
-    found = _need_dict(mapping, "get")
+    found = _need_dict(mapping)
     k = _need_str(key)
     return found.get(k, "")
 
 
 def _has_key(mapping: Any, key: Any) -> bool:
-    return _need_str(key) in _need_dict(mapping, "hasKey")
+    return _need_str(key) in _need_dict(mapping)
 
 
 def _keys(*mappings: Any) -> list[str]:
     out: list[str] = []
     for m in mappings:
-        out.extend(_need_dict(m, "keys"))
+        out.extend(_need_dict(m))
     return sorted(out)
 
 
 def _values(mapping: Any) -> list[Any]:
-    found = _need_dict(mapping, "values")
+    found = _need_dict(mapping)
     return [found[k] for k in sorted(found)]
 
 
 def _pick(mapping: Any, *keys: Any) -> dict[str, Any]:
-    found = _need_dict(mapping, "pick")
+    found = _need_dict(mapping)
     return {k: found[k] for k in (_need_str(k) for k in keys) if k in found}
 
 
 def _omit(mapping: Any, *keys: Any) -> dict[str, Any]:
-    found = _need_dict(mapping, "omit")
+    found = _need_dict(mapping)
     drop = {_need_str(k) for k in keys}
     return {k: v for k, v in found.items() if k not in drop}
 
@@ -2067,7 +2067,7 @@ def _dig(*args: Any) -> Any:
     if len(args) < 3:
         raise _CallError("dig needs at least three arguments")
     *keys, default, mapping = args
-    current: Any = _need_dict(mapping, "dig")
+    current: Any = _need_dict(mapping)
     for key in keys:
         if not isinstance(current, Mapping) or _need_str(key) not in current:
             return default
