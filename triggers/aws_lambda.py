@@ -151,10 +151,9 @@ class AWSLambdaTriggerRunner:
             answer = await client.invoke(FunctionName=name, InvocationType=kind, Payload=payload)
             status = int(answer.get("StatusCode") or 0)
             function_error = answer.get("FunctionError")
-            result = b""
-            if function_error:
-                async with answer["Payload"] as body:
-                    result = await body.read()
+            # Always read the answer: it returns the connection to the pool.
+            async with answer["Payload"] as body:
+                result = await body.read()
         except TriggerError:
             raise
         except ClientError as e:

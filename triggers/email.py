@@ -29,6 +29,7 @@ failure naming the refused, so that a retry does not send it twice.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import importlib.util
 import re
@@ -44,7 +45,6 @@ from herald.core.errors import (
     PermanentTriggerError,
     SecretError,
     TemporaryTriggerError,
-    TriggerError,
 )
 from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector
@@ -154,20 +154,23 @@ class EmailTriggerRunner:
         implicit_tls = port == IMPLICIT_TLS_PORT
         authenticate = bool(spec.username)
         try:
-            refused, _ = await aiosmtplib.send(
-                message,
-                sender=sender,
-                recipients=recipients,
-                hostname=spec.host,
-                port=port,
-                username=spec.username or None,
-                password=password if authenticate else None,
-                use_tls=implicit_tls,
-                start_tls=None if implicit_tls or not authenticate else True,
-                timeout=TIMEOUT_SECONDS,
-            )
-        except TriggerError:
-            raise
+            try:
+                refused, _ = await aiosmtplib.send(
+                    message,
+                    sender=sender,
+                    recipients=recipients,
+                    hostname=spec.host,
+                    port=port,
+                    username=spec.username or None,
+                    password=password if authenticate else None,
+                    use_tls=implicit_tls,
+                    start_tls=None if implicit_tls or not authenticate else True,
+                    timeout=TIMEOUT_SECONDS,
+                )
+            finally:
+                # aiosmtplib closes its transport without waiting: let it finish
+                # closing within this firing rather than at some later point.
+                await asyncio.sleep(0)
         except aiosmtplib.SMTPRecipientsRefused as e:
             codes = [r.code for r in e.recipients]
             text = "; ".join(f"{r.recipient}: {r.code} {_clean(r.message)}" for r in e.recipients)
@@ -185,11 +188,6 @@ class EmailTriggerRunner:
             if 400 <= e.code < 500:
                 raise TemporaryTriggerError(failure) from e
             raise PermanentTriggerError(failure) from e
-        except aiosmtplib.SMTPNotSupported as e:
-            raise PermanentTriggerError(
-                f"email via {where}: {_clean(str(e))} (a username is set, so Herald requires "
-                "STARTTLS or port 465 to protect the password)"
-            ) from e
         except ssl.SSLError as e:
             raise PermanentTriggerError(
                 f"email via {where}: TLS failed ({_clean(str(e))}); trust the server's CA "
@@ -200,7 +198,13 @@ class EmailTriggerRunner:
         except aiosmtplib.SMTPTimeoutError as e:
             raise TemporaryTriggerError(f"email via {where}: timed out: {_clean(str(e))}") from e
         except aiosmtplib.SMTPException as e:
-            raise PermanentTriggerError(f"email via {where}: {_clean(str(e))}") from e
+            text = _clean(str(e))
+            if authenticate and "STARTTLS" in text:
+                text += (
+                    " (a username is set, so Herald requires STARTTLS or port 465 to protect "
+                    "the password)"
+                )
+            raise PermanentTriggerError(f"email via {where}: {text}") from e
         return {to: (int(code), _clean(text)) for to, (code, text) in refused.items()}
 
 
