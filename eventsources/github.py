@@ -79,7 +79,6 @@ source stops (within 10 s; one already gone is fine).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import random
@@ -401,7 +400,7 @@ _JSON_HEADERS: Final[Mapping[str, str]] = {"Content-Type": "application/json"}
 
 def sign(secret: bytes, body: bytes) -> str:
     """The ``X-Hub-Signature-256`` value GitHub sends for ``body`` signed with ``secret``."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return "sha256=" + hmac.digest(secret, body, "sha256").hex()
 
 
 def signature_matches(secret: bytes, body: bytes, presented: str) -> bool:
@@ -514,7 +513,7 @@ class _Intake:
         if result is EmitResult.PUBLISHED:
             answer: dict[str, object] = {"id": event.id}
         elif result is EmitResult.DUPLICATE:
-            log.info("%s: delivery %s arrived again: not published twice", self._owner, event.id)
+            log.debug("%s: delivery %s arrived again: not published twice", self._owner, event.id)
             answer = {"id": event.id, "duplicate": True}
         else:
             answer = {"id": event.id, "filtered": True}
