@@ -448,10 +448,9 @@ def _first(header: Mapping[str, list[str]], key: str) -> str | None:
 def _form_payload(raw: bytes) -> bytes:
     """The ``payload`` field of a form-encoded delivery, as bytes."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise RequestRejected(400, f"form body is not valid UTF-8 (byte {e.start})") from None
-    fields = parse_qs(text, keep_blank_values=True)
+        fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise RequestRejected(400, "form body is not valid UTF-8, percent-decoded") from None
     values = fields.get("payload")
     if not values:
         raise RequestRejected(

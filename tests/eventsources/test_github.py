@@ -435,8 +435,9 @@ async def test_a_signed_bad_payload_is_400(
         (b"other=1", "no 'payload' field"),
         (b"", "no 'payload' field"),
         (b"payload=\xff", "UTF-8"),
+        (b"payload=%7B%22a%22%3A%22%FF%22%7D", "UTF-8"),
     ],
-    ids=["broken-json", "no-payload", "empty", "not-utf8"],
+    ids=["broken-json", "no-payload", "empty", "not-utf8", "not-utf8-escaped"],
 )
 async def test_a_bad_form_delivery_is_400(
     hook: Hook, client: aiohttp.ClientSession, body: bytes, reason: str

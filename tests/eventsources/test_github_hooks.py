@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -36,6 +40,7 @@ from herald.core.errors import ConfigError
 from herald.core.refs import SecretStore
 from tests.eventsources.conftest import DEADLINE, Recorder, put_secret, running, unique
 from tests.eventsources.github_api_server import FakeApp, FakeGitHub
+from tests.sink import HTTPSink, free_port
 
 TOKEN = "ghp_fake-personal-token"
 SECRET = "hook-secret-value"
@@ -491,3 +496,122 @@ async def test_an_unreachable_api_is_an_error_without_a_status() -> None:
 def test_names_are_escaped_in_api_paths() -> None:
     assert HookScope.repository("octo", "a b/../c").path == "repos/octo/a%20b%2F..%2Fc"
     assert HookScope.organization("o?x").path == "orgs/o%3Fx"
+
+
+# ------------------------------------------------------------------ `herald run`, end to end
+
+MANIFESTS = """\
+apiVersion: argoproj.io/v1alpha1
+kind: EventSource
+metadata:
+  name: github
+spec:
+  github:
+    code:
+      repositories:
+        - owner: octo
+          names: [hello]
+      webhook:
+        endpoint: /github
+        port: "{port}"
+        method: POST
+        url: {public}
+      events: [push]
+      apiToken: {{name: github-access, key: token}}
+      webhookSecret: {{name: github-access, key: secret}}
+      githubBaseURL: {api}
+      githubUploadURL: {api}/api/uploads/
+      deleteHookOnFinish: true
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata:
+  name: ci-on-push
+spec:
+  dependencies:
+    - name: push
+      eventSourceName: github
+      eventName: code
+      filters:
+        data:
+          - {{path: headers.X-Github-Event, type: string, value: [push]}}
+          - {{path: body.ref, type: string, value: [refs/heads/main]}}
+  triggers:
+    - template:
+        name: start-ci
+        http:
+          url: {sink}/builds
+          payload:
+            - src: {{dependencyName: push, dataKey: body.after}}
+              dest: commit
+            - src: {{dependencyName: push, dataKey: body.X-GitHub-Delivery}}
+              dest: delivery
+"""
+
+
+async def _healthy(proc: asyncio.subprocess.Process, url: str) -> None:
+    async with asyncio.timeout(20), aiohttp.ClientSession() as session:
+        while True:  # another process: look again shortly until it answers
+            if proc.returncode is not None:
+                raise AssertionError(f"herald exited {proc.returncode} before listening")
+            try:
+                async with session.get(url + "/health") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+
+
+async def test_herald_run_registers_the_hook_fires_once_per_delivery_and_deletes_the_hook(
+    tmp_path: Path, fake: FakeGitHub, sink: HTTPSink, client: aiohttp.ClientSession
+) -> None:
+    fake.repos.add("octo/hello")
+    port = free_port()
+    put_dir = tmp_path / "secrets"
+    put_dir.mkdir()
+    put_secret(put_dir, "github-access", "token", TOKEN.encode())
+    put_secret(put_dir, "github-access", "secret", SECRET.encode())
+    manifests = tmp_path / "manifests.yaml"
+    manifests.write_text(
+        MANIFESTS.format(port=port, public=PUBLIC_URL, api=fake.url, sink=sink.url)
+    )
+    log = tmp_path / "herald.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("herald")), "run", str(manifests),
+            "--bus", "memory://", "--host", "127.0.0.1", "--secrets-dir", str(put_dir),
+            "--state-dir", str(tmp_path / "state"),
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _healthy(proc, url)
+        await fake.wait_for(lambda: len(fake.api_calls("POST")) == 1, "the hook's creation")
+        [hook] = fake.hooks["repos/octo/hello"]
+        assert hook["config"] == {
+            "url": HOOK_URL, "content_type": "json", "insecure_ssl": "0", "secret": SECRET
+        }  # fmt: skip
+        body = orjson.dumps({"ref": "refs/heads/main", "after": "c0ffee"})
+        headers = {
+            "Content-Type": "application/json", "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": "e2e-1", "X-Hub-Signature-256": sign(SECRET.encode(), body),
+        }  # fmt: skip
+        for expected in ({"id": "e2e-1"}, {"id": "e2e-1", "duplicate": True}):
+            async with client.post(url + "/github", data=body, headers=headers) as r:
+                assert (r.status, await r.json()) == (200, expected)
+        [fired] = await sink.wait_for(1)
+        assert fired.json() == {"commit": "c0ffee", "delivery": "e2e-1"}
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert [c.path for c in fake.api_calls("DELETE")] == [f"repos/octo/hello/hooks/{hook['id']}"]
+    assert fake.hooks["repos/octo/hello"] == []
+    assert len(sink.requests) == 1  # the redelivery fired nothing
+    output = log.read_text()
+    assert TOKEN not in output
+    assert SECRET not in output
