@@ -30,7 +30,7 @@ import datetime
 import itertools
 import random
 import uuid
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,8 @@ class KubeAPI(KubernetesEmulator):
         super().__attrs_post_init__()
         self._faults: list[tuple[str, int, str, str, int | None]] = []
         self._served = asyncio.Condition()
+        self.on_create: Callable[[dict[str, Any]], None] | None = None
+        """Called with each object about to be stored by a create (plays a controller)."""
 
     @property
     def requests(self) -> list[kmock.Request]:
@@ -225,6 +227,8 @@ class KubeAPI(KubernetesEmulator):
         )
         meta.pop("resourceVersion", None)
         self._bump(request.data)
+        if self.on_create is not None:
+            self.on_create(request.data)
 
     async def _replace(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         key = self._key(request)
