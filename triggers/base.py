@@ -106,6 +106,7 @@ REGISTRY: dict[str, str] = {
     "slack": "triggers.slack:SlackTriggerRunner",
     "email": "triggers.email:EmailTriggerRunner",
     "nats": "triggers.nats:NATSTriggerRunner",
+    "kafka": "triggers.kafka:KafkaTriggerRunner",
 }
 """Spec field name of a trigger type -> ``module:attribute`` of its factory."""
 
