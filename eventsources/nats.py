@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import importlib.util
 import logging
+import os
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal, Self
@@ -208,9 +210,6 @@ MAX_RECONNECT_DELAY = 60.0
 BUS_RETRY_DELAY = 1.0
 """Seconds before an event the bus refused is tried again (JetStream: the nak delay)."""
 
-HANDOFF_SIZE = 256
-"""Messages held between the client's delivery and the task that emits them."""
-
 PENDING_MSGS_LIMIT = 65_536
 """Core NATS: messages nats-py buffers for a subscription before it drops (slow consumer)."""
 
@@ -224,7 +223,27 @@ CONNECT_TIMEOUT = 5
 """Seconds one connection attempt may take."""
 
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[!-~]*)?")
-_STOP = object()
+
+
+_RANDOM = bytearray()
+if hasattr(os, "register_at_fork"):  # a forked child must not reuse the parent's bytes
+    os.register_at_fork(after_in_child=_RANDOM.clear)
+
+
+def fresh_id() -> str:
+    """A uuid4 as 32 lowercase hex characters, as ``uuid.uuid4().hex`` at a sixth of the cost.
+
+    Random bytes are drawn from the OS 4 KiB at a time (one system call per
+    256 ids) and used once each.
+    """
+    pool = _RANDOM
+    if len(pool) < 16:
+        pool[:] = os.urandom(4096)
+    raw = pool[-16:]
+    del pool[-16:]
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
 
 
 def reconnect_delays(backoff: Backoff | None) -> Iterator[float]:
@@ -285,6 +304,32 @@ def json_body(raw: bytes) -> Any:
     if raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH and _too_deep(value, MAX_BODY_DEPTH):
         raise _BadInput(f"the payload nests deeper than {MAX_BODY_DEPTH} levels")
     return value
+
+
+def stream_position(reply: str | None) -> tuple[str, str] | None:
+    """(stream, stream sequence) of a JetStream message, read from its ack subject.
+
+    The subject is ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...``
+    (9 tokens) or, with a domain and account hash, ``$JS.ACK.<domain>.<hash>.
+    <stream>.<consumer>.<delivered>.<stream seq>...`` (11 or 12 tokens). A
+    direct read is a fraction of the cost of nats-py's ``Msg.metadata``, which
+    also builds a datetime; None when the subject has neither shape.
+    """
+    if not reply or not reply.startswith("$JS.ACK."):
+        return None
+    tokens = reply.split(".")
+    if len(tokens) == 9:
+        stream, sequence = tokens[2], tokens[5]
+    elif len(tokens) in (11, 12):
+        stream, sequence = tokens[4], tokens[7]
+    else:
+        return None
+    return (stream, sequence) if sequence.isdigit() else None
+
+
+def _position_from_metadata(msg: Any) -> tuple[str, str]:
+    meta = msg.metadata
+    return meta.stream, str(meta.sequence.stream)
 
 
 def servers(url: str) -> list[str]:
@@ -362,10 +407,12 @@ class NATSSource:
     """One event of a ``nats`` EventSource: a core or JetStream subscription to one subject.
 
     Anatomy (shared with the MQTT source): a connect loop that sets ``ready``
-    only while subscribed, and one task that turns messages into events in
-    arrival order. The client's delivery callback only hands each message over
-    through a bounded queue (:data:`HANDOFF_SIZE`); every event is emitted, and
-    a JetStream message acked, by that one task.
+    only while subscribed, and one message handler run in arrival order by
+    the subscription's delivery task (nats-py's callback subscription: one
+    task per subscription, owned by the subscription, which this source opens
+    and closes). The handler emits each event and then acks the JetStream
+    message. A lost connection or shutdown cancels a handler mid-emit; its
+    message is then not acked, and JetStream redelivers it.
 
     Data: ``{"subject", "body", "header", "metadata"}`` as Argo's
     ``NATSEventData``: ``body`` is the payload parsed as JSON with ``jsonBody``,
@@ -384,7 +431,9 @@ class NATSSource:
       slow-consumer handling drops them).
     - ``jetStream``: a durable push consumer (deliver group = durable name, so
       replicas share it) with explicit acks and at most :data:`MAX_ACK_PENDING`
-      messages in flight. A message is acked only after ``emit`` returned; a
+      messages in flight (those still buffered in the client when the source
+      stops are redelivered after ``ackWait``). A message is acked only after
+      ``emit`` returned; a
       message the bus refuses is nak'ed with a :data:`BUS_RETRY_DELAY` delay so
       that the server redelivers it. The event id is
       ``<eventSource>:<event>:<stream>:<stream sequence>``, so a redelivery is
@@ -420,6 +469,7 @@ class NATSSource:
         self._metadata = dict(config.metadata) if config.metadata else None
         self._json = bool(config.json_body)
         self._id_prefix = f"{context.event_source}:{context.event_name}:"
+        self._source, self._name = context.event_source, context.event_name
         self._jet = config.jet_stream
         self._durable = (
             (self._jet.durable or default_durable(context.event_source, context.event_name))
@@ -453,7 +503,7 @@ class NATSSource:
             subscription: _Subscription | None = None
             try:
                 try:
-                    subscription = await self._subscribe(client)
+                    subscription = await self._subscribe(client, emit)
                 except (TimeoutError, self._nats.errors.Error) as e:
                     if lost.done():
                         problem = f"connection to {url} lost while subscribing: {_describe(e)}"
@@ -472,8 +522,10 @@ class NATSSource:
                 down_since, last_problem = None, ""
                 delays = reconnect_delays(self.config.connection_backoff)
                 self._ready.set()
-                reason = await self._consume(subscription, lost, emit)
+                await lost
                 self._ready.clear()
+                error = client.last_error
+                reason = _describe(error) if error is not None else "closed by the server"
                 log.warning("%s: connection to %s lost (%s); reconnecting", self.owner, url, reason)
                 down_since = time.monotonic()
                 last_problem = "lost"
@@ -526,7 +578,10 @@ class NATSSource:
                         PENDING_MSGS_LIMIT,
                     )
                 return
-            log.debug("%s: nats client: %s", self.owner, _describe(e))
+            if isinstance(e, self._nats.errors.Error | OSError | TimeoutError):
+                log.debug("%s: nats client: %s", self.owner, _describe(e))
+            else:  # raised by this source's own message handler: a bug
+                log.error("%s: handling a message failed", self.owner, exc_info=e)
 
         client = self._nats.aio.client.Client()
         try:
@@ -551,11 +606,11 @@ class NATSSource:
             raise
         return client
 
-    async def _subscribe(self, client: Any) -> _Subscription:
-        handoff: asyncio.Queue[Any] = asyncio.Queue(maxsize=HANDOFF_SIZE)
+    async def _subscribe(self, client: Any, emit: Emit) -> _Subscription:
+        """Subscribe; the client's delivery task then runs the handler, one message at a time."""
+        handle = self._handle_jetstream if self._jet is not None else self._handle_core
 
-        async def deliver(msg: Any) -> None:
-            await handoff.put(msg)
+        deliver = functools.partial(handle, emit=emit)
 
         config = self.config
         if self._jet is None:
@@ -566,7 +621,7 @@ class NATSSource:
                 pending_msgs_limit=PENDING_MSGS_LIMIT,
             )
             await client.flush(timeout=CONNECT_TIMEOUT)
-            return _Subscription(client, sub, handoff)
+            return _Subscription(client, sub)
         api = self._nats.js.api
         jet = self._jet
         js = client.jetstream(timeout=CONNECT_TIMEOUT)
@@ -588,42 +643,7 @@ class NATSSource:
             config=consumer,
             pending_msgs_limit=MAX_ACK_PENDING * 2,
         )
-        return _Subscription(client, sub, handoff)
-
-    async def _consume(
-        self, subscription: _Subscription, lost: asyncio.Future[None], emit: Emit
-    ) -> str:
-        """Emit messages until the connection ends; return why it ended."""
-        handle = self._handle_jetstream if self._jet is not None else self._handle_core
-        worker = asyncio.create_task(
-            self._work(subscription.handoff, handle, emit), name=f"nats-source:{self.owner}"
-        )
-        try:
-            await asyncio.wait({worker, lost}, return_when=asyncio.FIRST_COMPLETED)
-            if worker.done():
-                worker.result()  # a bug in the worker: let it surface
-                raise AssertionError("the worker ended while connected")
-            # Let the worker emit what was already handed over, then stop it.
-            await subscription.handoff.put(_STOP)
-            await worker
-        finally:
-            if not worker.done():
-                worker.cancel()
-                await asyncio.wait({worker})
-        error = subscription.client.last_error
-        return _describe(error) if error is not None else "closed by the server"
-
-    async def _work(
-        self,
-        handoff: asyncio.Queue[Any],
-        handle: Callable[[Any, Emit], Awaitable[None]],
-        emit: Emit,
-    ) -> None:
-        while True:
-            msg = await handoff.get()
-            if msg is _STOP:
-                return
-            await handle(msg, emit)
+        return _Subscription(client, sub)
 
     def _event(self, msg: Any, event_id: str | None) -> Event:
         """The event for one message; :class:`_BadInput` when its payload cannot be one."""
@@ -640,9 +660,9 @@ class NATSSource:
         if self._metadata is not None:
             data["metadata"] = dict(self._metadata)
         return Event.new(
-            source=self.context.event_source,
+            source=self._source,
             type=EVENT_TYPE,
-            subject=self.context.event_name,
+            subject=self._name,
             data=data,
             id=event_id,
             extensions=extensions,
@@ -650,16 +670,30 @@ class NATSSource:
 
     async def _handle_core(self, msg: Any, emit: Emit) -> None:
         try:
-            event = self._event(msg, None)
+            event = self._event(msg, fresh_id())
         except _BadInput as e:
             log.warning("%s: message on %s skipped: %s", self.owner, msg.subject, e)
             return
+        try:
+            await emit(event)
+        except BusError as e:
+            await self._retry_core(event, emit, e)
+            return
+        except Exception:
+            log.exception("%s: event %s: emit failed; message dropped", self.owner, event.id)
+            return
+        if self._bus_failing:
+            self._bus_ok()
+
+    async def _retry_core(self, event: Event, emit: Emit, error: BusError) -> None:
+        """Hold a core message the bus refused and offer it again until the bus takes it."""
         while True:
+            self._bus_trouble(event.id, error, "retrying")
+            await asyncio.sleep(self._bus_retry_delay)
             try:
                 await emit(event)
             except BusError as e:
-                self._bus_trouble(event.id, e, "retrying")
-                await asyncio.sleep(self._bus_retry_delay)
+                error = e
                 continue
             except Exception:
                 log.exception("%s: event %s: emit failed; message dropped", self.owner, event.id)
@@ -668,10 +702,10 @@ class NATSSource:
             return
 
     async def _handle_jetstream(self, msg: Any, emit: Emit) -> None:
-        meta = msg.metadata
-        where = f"{meta.stream} sequence {meta.sequence.stream}"
+        stream, sequence = stream_position(msg.reply) or _position_from_metadata(msg)
+        where = f"{stream} sequence {sequence}"
         try:
-            event = self._event(msg, f"{self._id_prefix}{meta.stream}:{meta.sequence.stream}")
+            event = self._event(msg, f"{self._id_prefix}{stream}:{sequence}")
         except _BadInput as e:
             log.warning("%s: message %s (%s) skipped: %s", self.owner, where, msg.subject, e)
             await self._settle(msg, "ack")
@@ -721,8 +755,7 @@ class NATSSource:
         The subscription is withdrawn and flushed before the connection closes,
         so that the server stops delivering to it first (otherwise a message
         sent in between would count as delivered and, on JetStream, wait for
-        its ack timeout). JetStream messages handed over but not emitted are
-        nak'ed, so that they are redelivered at once rather than after ackWait.
+        its ack timeout).
         """
         if client.is_closed:
             return
@@ -730,11 +763,6 @@ class NATSSource:
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 if subscription is not None:
                     await subscription.sub.unsubscribe()
-                    if self._jet is not None:
-                        while not subscription.handoff.empty():
-                            msg = subscription.handoff.get_nowait()
-                            if msg is not _STOP:
-                                await msg.nak()
                     await client.flush()
         except (TimeoutError, OSError, self._nats.errors.Error) as e:
             log.debug("%s: leaving the server: %s", self.owner, _describe(e))
@@ -749,7 +777,6 @@ class NATSSource:
 class _Subscription:
     client: Any
     sub: Any
-    handoff: asyncio.Queue[Any]
 
 
 def _describe(error: BaseException) -> str:

@@ -114,6 +114,11 @@ class MqttBroker:
         return self.kind == "mosquitto"
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (benchmarks pin it to a CPU)."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 

@@ -27,7 +27,14 @@ from nats.js.api import StreamConfig
 from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources import source as source_registry
-from eventsources.nats import NATSEventsSource, NATSSource, default_durable, reconnect_delays
+from eventsources.nats import (
+    NATSEventsSource,
+    NATSSource,
+    default_durable,
+    fresh_id,
+    reconnect_delays,
+    stream_position,
+)
 from eventsources.source import EmitResult, SourceContext
 from herald.core.backoff import Backoff
 from herald.core.errors import BusError, ConfigError
@@ -547,6 +554,24 @@ def test_missing_secret_is_a_config_error(tmp_path: Path) -> None:
             secrets=SecretStore(secrets_dir=tmp_path),
             auth={"token": {"name": "absent", "key": "token"}},
         )
+
+
+def test_stream_position_reads_both_ack_subject_layouts() -> None:
+    assert stream_position("$JS.ACK.ORDERS.herald.1.42.40.1700000000000000000.3") == (
+        "ORDERS",
+        "42",
+    )
+    assert stream_position(
+        "$JS.ACK.hub.ACCHASH.ORDERS.herald.2.42.40.1700000000000000000.3.tok"
+    ) == ("ORDERS", "42")
+    assert stream_position("_INBOX.abc") is None
+    assert stream_position(None) is None
+
+
+def test_fresh_ids_are_uuid4_hex_and_unique() -> None:
+    ids = {fresh_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert all(uuid.UUID(hex=i).version == 4 and len(i) == 32 for i in ids)
 
 
 def test_registry_names_the_nats_source() -> None:
