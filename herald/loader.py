@@ -25,9 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bus.spec import EventBusSpec
 from eventsources import spec as es_spec
 from eventsources.spec import EventSourceSpec
-from herald.core.errors import HeraldError
+from herald.core.errors import ConfigError, HeraldError
 from sensors import spec as sensor_spec
+from sensors.exprs import SourceFilter, TranslationError
+from sensors.filters import DependencyFilter
 from sensors.spec import SensorSpec
+from sensors.transform import compile_transform
 
 API_VERSIONS = ("herald.dev/v1alpha1", "argoproj.io/v1alpha1")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -189,6 +192,8 @@ def load_paths(paths: Sequence[Path]) -> LoadResult:
             raise LoadIOError(f"{file}: {e.strerror}") from e
         load_text(text, str(file), result)
     _check_unique(result)
+    for res in result.resources:
+        result.problems.extend(compile_checks(res))
     cross_check(result)
     return result
 
@@ -283,6 +288,33 @@ def _check_unique(result: LoadResult) -> None:
             )
         else:
             seen[key] = res
+
+
+def compile_checks(res: Resource) -> list[Problem]:
+    """Errors that only compiling shows: EventSource filters, dependency filters, transforms."""
+    problems: list[Problem] = []
+    manifest = res.manifest
+    if isinstance(manifest, EventSourceManifest):
+        for kind, name, config in manifest.spec.events():
+            flt = getattr(config, "filter", None)
+            if flt is None:
+                continue
+            try:
+                SourceFilter(flt.expression)
+            except TranslationError as e:
+                path = f"spec.{kind}.{name}.filter.expression"
+                problems.append(Problem(res.origin, path, e.reason))
+    elif isinstance(manifest, SensorManifest):
+        for i, dep in enumerate(manifest.spec.dependencies):
+            try:
+                DependencyFilter(dep)
+                if dep.transform is not None:
+                    compile_transform(dep.transform)
+            except ConfigError as e:
+                problems.append(Problem(res.origin, f"spec.dependencies[{i}].{e.path}", e.reason))
+            except ImportError as e:
+                problems.append(Problem(res.origin, f"spec.dependencies[{i}]", str(e), "warning"))
+    return problems
 
 
 def cross_check(result: LoadResult) -> None:

@@ -34,7 +34,7 @@ from herald.loader import EventBusManifest, EventSourceManifest, LoadResult, Sen
 from herald.settings import Settings
 from herald.supervisor import Supervisor
 from sensors import cel
-from sensors.filters import cel_activation
+from sensors.exprs import SourceFilter, TranslationError
 from sensors.sensor import Sensor
 from triggers.base import SharedHTTP, TriggerContext
 
@@ -163,18 +163,14 @@ def _plan_bus(result: LoadResult, settings: Settings, out: Plan) -> None:
         out.dedup_window = embedded.dedup_window_seconds()
 
 
-def _compile_filter(config: Any, path: str) -> cel.Program | None:
+def _compile_filter(config: Any, path: str) -> SourceFilter | None:
     spec = getattr(config, "filter", None)
     if spec is None:
         return None
     try:
-        return cel.compile(spec.expression)
-    except cel.CelError as e:
-        raise ConfigError(
-            f"{e} (EventSource filters are CEL in Herald; Argo's expr-lang is translated "
-            "only in the forms Herald knows)",
-            path=f"{path}.filter.expression",
-        ) from e
+        return SourceFilter(spec.expression)
+    except TranslationError as e:
+        raise ConfigError(e.reason, path=f"{path}.filter.expression") from e
 
 
 class _Emitter:
@@ -182,7 +178,7 @@ class _Emitter:
 
     __slots__ = ("_bus", "_name", "_program")
 
-    def __init__(self, event_source: str, event_name: str, program: cel.Program | None) -> None:
+    def __init__(self, event_source: str, event_name: str, program: SourceFilter | None) -> None:
         self._name = f"{event_source}/{event_name}"
         self._program = program
         self._bus: Bus | None = None
@@ -206,22 +202,24 @@ class _Emitter:
     def _passes(self, event: Event) -> bool:
         assert self._program is not None
         try:
-            value = self._program.evaluate(cel_activation(event, self._program.references))
+            passed = self._program.matches(event.data)
         except cel.CelError as e:
             log.info(
                 "source=%s event=%s: dropped, filter %r failed: %s",
                 self._name,
                 event.id,
-                self._program.text,
+                self._program.expression,
                 e,
             )
             return False
-        if value is not True:
+        if not passed:
             log.info(
-                "source=%s event=%s: dropped by filter %r", self._name, event.id, self._program.text
+                "source=%s event=%s: dropped by filter %r",
+                self._name,
+                event.id,
+                self._program.expression,
             )
-            return False
-        return True
+        return passed
 
 
 async def run(result: LoadResult, settings: Settings, stop: asyncio.Event | None = None) -> int:

@@ -1546,3 +1546,48 @@ class ExprLangProgram:
 def compile_exprlang(expression: str) -> ExprLangProgram:
     """Translate and compile an expr-lang filter; raise :class:`TranslationError`."""
     return ExprLangProgram(expression)
+
+
+class SourceFilter:
+    """An EventSource's ``filter.expression``: Argo's expr-lang, or CEL.
+
+    The expression is read as expr-lang first (what Argo manifests carry), and
+    as CEL when it is not expr-lang (CEL is Herald's language everywhere else).
+    The two agree on the common forms (``body.id == 4 && body.name != 'Joe'``);
+    they differ on a missing key, which is nil in expr-lang and an error (the
+    event is dropped) in CEL.
+    """
+
+    __slots__ = ("_cel", "_exprlang", "expression", "language")
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        self._exprlang: ExprLangProgram | None = None
+        self._cel: cel.Program | None = None
+        try:
+            self._exprlang = compile_exprlang(expression)
+            self.language = "expr-lang"
+        except TranslationError as not_exprlang:
+            try:
+                self._cel = cel.compile(expression)
+            except cel.CelError as not_cel:
+                raise TranslationError(
+                    f"neither Argo's expr-lang ({not_exprlang.reason}) nor CEL ({not_cel})",
+                    expression=expression,
+                ) from None
+            self.language = "CEL"
+
+    def matches(self, data: Any) -> bool:
+        """Whether ``data`` passes; raise :class:`sensors.cel.CelError` when it cannot say."""
+        if self._exprlang is not None:
+            return self._exprlang.matches(data)
+        assert self._cel is not None
+        activation = dict(data) if isinstance(data, Mapping) else {}
+        activation["data"] = data
+        result = self._cel.evaluate(activation)
+        if not isinstance(result, bool):
+            raise cel.CelEvalError(
+                f"the expression gave {type(result).__name__}, not a bool",
+                expression=self.expression,
+            )
+        return result

@@ -51,8 +51,9 @@ from herald.core.errors import (
     TemporaryTriggerError,
 )
 from sensors.conditions import Condition, compile_condition
-from sensors.filters import DependencyFilter, FilterResult
+from sensors.filters import Clause, DependencyFilter, FilterResult
 from sensors.spec import RateLimit, SensorSpec, Trigger, TriggerTemplate
+from sensors.transform import Transform, TransformError, compile_transform
 from triggers import base as trigger_base
 from triggers.params import apply_parameters
 
@@ -168,6 +169,7 @@ class _Dependency:
     name: str
     key: Key
     filter: DependencyFilter
+    transform: Transform | None = None
 
 
 class Sensor:
@@ -194,12 +196,14 @@ class Sensor:
                 compiled = DependencyFilter(dep)
             except ConfigError as e:
                 raise ConfigError(e.reason, path=f"spec.dependencies[{i}].{e.path}") from e
+            transform = None
             if dep.transform is not None:
-                raise ConfigError(
-                    "transform is not supported yet", path=f"spec.dependencies[{i}].transform"
-                )
+                try:
+                    transform = compile_transform(dep.transform)
+                except ConfigError as e:
+                    raise ConfigError(e.reason, path=f"spec.dependencies[{i}].{e.path}") from e
             key = Key(dep.event_source_name, dep.event_name)
-            self._deps.setdefault(key, []).append(_Dependency(dep.name, key, compiled))
+            self._deps.setdefault(key, []).append(_Dependency(dep.name, key, compiled, transform))
         names = [d.name for d in spec.dependencies]
         self.triggers = [
             self._build_trigger(t, f"spec.triggers[{i}]", names, context_factory)
@@ -275,25 +279,32 @@ class Sensor:
         deps = self._deps.get(Key(event.source, event.subject))
         if not deps:
             return decision
-        passed: list[str] = []
+        passed: list[tuple[str, Event]] = []
         for candidate in deps:
-            result = candidate.filter.apply(event)
+            seen = event
+            if candidate.transform is not None:
+                try:
+                    seen = candidate.transform.apply(event)
+                except TransformError as e:
+                    decision.filters.append((candidate.name, _transform_failed(e)))
+                    continue
+            result = candidate.filter.apply(seen)
             decision.filters.append((candidate.name, result))
             if result.passed:
-                passed.append(candidate.name)
+                passed.append((candidate.name, seen))
         if not passed:
             return decision
         for trigger in self.triggers:
             assert trigger.condition is not None
-            used = [d for d in passed if d in trigger.condition.names]
+            used = {d: e for d, e in passed if d in trigger.condition.names}
             if not used:
                 continue
             if trigger.condition.stateless:
-                if trigger.condition.holds(used):
-                    decision.firings.append(Firing(trigger, dict.fromkeys(used, event)))
+                if trigger.condition.holds(used.keys()):
+                    decision.firings.append(Firing(trigger, used))
                 continue
-            for name in used:
-                trigger.held[name] = event
+            for name, seen in used.items():
+                trigger.held[name] = seen
             if trigger.condition.holds(trigger.held.keys()):
                 decision.firings.append(Firing(trigger, dict(trigger.held)))
                 trigger.held.clear()
@@ -476,7 +487,9 @@ class Sensor:
         if self._kv is None:
             return
         for trigger, dep in decision.held:
-            await self._kv.put(_held_key(trigger.name, dep), decision.event.to_json())
+            held = trigger.held.get(dep)
+            if held is not None:
+                await self._kv.put(_held_key(trigger.name, dep), held.to_json())
 
     async def _release(self, firing: Firing) -> None:
         """After a stateful firing, forget held events that no newer event replaced."""
@@ -500,6 +513,10 @@ class _Settled:
 
     async def nak(self, delay: float = 0.0) -> None:
         return None
+
+
+def _transform_failed(error: TransformError) -> FilterResult:
+    return FilterResult(False, (Clause("transform", False, None, str(error), error=True),))
 
 
 def _condition(expression: str | None, dependencies: Sequence[str], path: str) -> Condition:

@@ -237,18 +237,23 @@ async def test_run_refuses_what_it_cannot_run_before_starting(workdir: Path) -> 
         f"""\
 apiVersion: argoproj.io/v1alpha1
 kind: EventSource
-metadata: {{name: stream}}
+metadata: {{name: hooks}}
 spec:
   webhook:
     ok: {{port: "{port}", endpoint: /ok, method: POST}}
-  kafka:
-    orders: {{url: "127.0.0.1:9092", topic: orders, partition: "0"}}
+    locked:
+      port: "{port}"
+      endpoint: /locked
+      method: POST
+      authSecret: {{name: no-such-secret, key: token}}
 """
     )
     with _herald(workdir, str(workdir / "m.yaml"), "--bus", "memory://", port=port) as herald:
         assert herald.proc.wait(20) == 2
-    assert "spec.kafka.orders" in herald.output()
-    assert "kafka" in herald.output()
+    output = herald.output()
+    assert "spec.webhook.locked" in output
+    assert "no-such-secret" in output
+    assert "herald running" not in output  # nothing was started
 
 
 async def test_run_refuses_invalid_manifests(workdir: Path) -> None:
