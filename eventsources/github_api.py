@@ -125,6 +125,7 @@ class AppCredentials:
     ) -> None:
         try:
             import jwt
+            from cryptography.exceptions import UnsupportedAlgorithm
             from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
             from cryptography.hazmat.primitives.serialization import load_pem_private_key
         except ImportError as e:
@@ -134,7 +135,7 @@ class AppCredentials:
             ) from e
         try:
             key = load_pem_private_key(private_key, password=None)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as e:
             raise ConfigError(
                 f"{where} is not an unencrypted PEM private key: put the App's private key "
                 "(the .pem file GitHub let you download) there"

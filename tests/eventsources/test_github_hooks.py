@@ -65,9 +65,10 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 
 def pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+    """The key as GitHub hands out App keys: PEM, "BEGIN RSA PRIVATE KEY" (PKCS#1)."""
     return key.private_bytes(
         serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
+        serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     )
 
