@@ -26,7 +26,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from herald.loader import LoadIOError, load_paths
 
     try:
-        result = load_paths([Path(p) for p in args.paths])
+        result = load_paths([Path(p) for p in args.paths], argo=args.argo)
     except LoadIOError as e:
         print(f"herald validate: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -180,6 +180,32 @@ def _cmd_test(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from herald.convert import ConvertError, convert_paths
+    from herald.loader import LoadIOError
+
+    try:
+        converted = convert_paths([Path(p) for p in args.paths], args.to)
+    except (LoadIOError, OSError) as e:
+        print(f"herald convert: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConvertError as e:
+        print(f"herald convert: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    changed = [c for c in converted if c.rewritten]
+    for item in changed:
+        if args.dry_run:
+            print(f"{item.path}: would rewrite {item.rewritten} apiVersion(s)")
+        else:
+            item.path.write_text(item.text, encoding="utf-8")
+            print(f"{item.path}: rewrote {item.rewritten} apiVersion(s)")
+    print(
+        f"{len(converted)} files, {len(changed)} {'to change' if args.dry_run else 'changed'}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
@@ -205,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("paths", nargs="+", metavar="PATH", help="manifest file or folder")
     validate.add_argument(
         "-v", "--verbose", action="store_true", help="also print notes (skipped documents)"
+    )
+    validate.add_argument(
+        "--argo",
+        action="store_true",
+        help="also check that Argo Events would run the manifests as they are "
+        "(argoproj.io apiVersion, no Herald extensions)",
     )
     validate.set_defaults(func=_cmd_validate)
 
@@ -263,6 +295,20 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--json", action="store_true", help="machine-readable output")
     test.add_argument("--secrets-dir", metavar="DIR", help="secrets as DIR/<name>/<key>")
     test.set_defaults(func=_cmd_test)
+
+    convert = sub.add_parser(
+        "convert",
+        help="rewrite the apiVersion of EventSources, Sensors and EventBuses (nothing else)",
+        description=(
+            "Rewrite apiVersion to herald.dev/v1alpha1 (--to herald) or argoproj.io/v1alpha1 "
+            "(--to argo) in place, for EventSource, Sensor and EventBus documents only; "
+            "comments, formatting and other documents stay as they are."
+        ),
+    )
+    convert.add_argument("paths", nargs="+", metavar="PATH", help="manifest file or folder")
+    convert.add_argument("--to", choices=["herald", "argo"], required=True)
+    convert.add_argument("--dry-run", action="store_true", help="say what would change")
+    convert.set_defaults(func=_cmd_convert)
     return parser
 
 

@@ -26,6 +26,7 @@ from bus.spec import EventBusSpec
 from eventsources import spec as es_spec
 from eventsources.spec import EventSourceSpec
 from herald.core.errors import ConfigError, HeraldError
+from herald.core.model import HERALD_EXTENSION
 from sensors import spec as sensor_spec
 from sensors.exprs import SourceFilter, TranslationError
 from sensors.filters import DependencyFilter
@@ -178,8 +179,11 @@ def manifest_files(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def load_paths(paths: Sequence[Path]) -> LoadResult:
-    """Load and validate every manifest under ``paths`` (files or folders)."""
+def load_paths(paths: Sequence[Path], *, argo: bool = False) -> LoadResult:
+    """Load and validate every manifest under ``paths`` (files or folders).
+
+    With ``argo``, also report what Argo Events would not accept as it is.
+    """
     result = LoadResult()
     for file in manifest_files(paths):
         result.files += 1
@@ -194,6 +198,8 @@ def load_paths(paths: Sequence[Path]) -> LoadResult:
     _check_unique(result)
     for res in result.resources:
         result.problems.extend(compile_checks(res))
+        if argo:
+            result.problems.extend(argo_problems(res))
     cross_check(result)
     return result
 
@@ -315,6 +321,53 @@ def compile_checks(res: Resource) -> list[Problem]:
             except ImportError as e:
                 problems.append(Problem(res.origin, f"spec.dependencies[{i}]", str(e), "warning"))
     return problems
+
+
+def argo_problems(res: Resource) -> list[Problem]:
+    """What stops ``res`` from running unchanged on Argo Events (``herald validate --argo``).
+
+    Argo Events needs ``apiVersion: argoproj.io/v1alpha1``, and it silently drops
+    fields it does not know, so every Herald extension that is set is reported.
+    """
+    problems: list[Problem] = []
+    if res.api_version != "argoproj.io/v1alpha1":
+        problems.append(
+            Problem(
+                res.origin,
+                "apiVersion",
+                f"Argo Events needs argoproj.io/v1alpha1, not {res.api_version} "
+                "(herald convert --to argo rewrites it)",
+            )
+        )
+    for path in _extensions(res.manifest.spec, "spec"):
+        problems.append(
+            Problem(
+                res.origin,
+                path,
+                "a Herald extension that Argo Events does not have (it would drop it silently)",
+            )
+        )
+    return problems
+
+
+def _extensions(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        for name in value.model_fields_set:
+            info = fields.get(name)
+            if info is None:
+                continue
+            child = f"{path}.{info.alias or name}"
+            if (info.description or "").startswith(HERALD_EXTENSION):
+                yield child
+                continue
+            yield from _extensions(getattr(value, name), child)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _extensions(item, format_path([path, str(key)]))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _extensions(item, f"{path}[{i}]")
 
 
 def cross_check(result: LoadResult) -> None:

@@ -10,6 +10,13 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+HERALD_EXTENSION = "Herald extension"
+"""How the description of a field that Argo Events does not have begins.
+
+``herald validate --argo`` reports such fields when they are set, since Argo
+would silently drop them; keep the convention when adding one.
+"""
+
 
 class Spec(BaseModel):
     """Base for manifest sections: unknown fields are errors, aliases are camelCase.
