@@ -21,12 +21,13 @@ it guarantees:
   present when set. A ``traceparent`` header becomes the event's extension of
   that name.
 - **At least once, no loss.** In consumer-group mode an offset is committed
-  only after ``emit`` returned for its record (once per batch of at most
-  :data:`MAX_BATCH` records, when partitions are revoked, and on shutdown), so
-  a crash replays records instead of losing them, and the stable event id lets
-  the bus drop the replays. A :class:`~herald.core.errors.BusError` from
-  ``emit`` stops consumption: the partitions are rewound to the first record
-  the bus did not take and retried after a backoff; nothing is skipped.
+  only after ``emit`` returned for its record (every :data:`COMMIT_INTERVAL`
+  while records stream in, whenever the stream pauses, before partitions are
+  revoked, and on shutdown), so a crash replays records instead of losing
+  them, and the stable event id lets the bus drop the replays. A
+  :class:`~herald.core.errors.BusError` from ``emit`` stops consumption: the
+  partitions are rewound to the first record the bus did not take and
+  retried after a backoff; nothing is skipped.
 - **Bad input is skipped, not fatal.** A value that is not JSON (or nests
   deeper than :data:`MAX_BODY_DEPTH` levels) with ``jsonBody: true`` is logged
   with its event id and skipped; its offset is committed with the others.
@@ -277,6 +278,10 @@ MAX_RECONNECT_DELAY = 60.0
 PROBE_INTERVAL = 1.0
 """Seconds between two checks that the brokers still answer (readiness)."""
 
+COMMIT_INTERVAL = 0.2
+"""Seconds between offset commits while records stream in (they are also committed
+whenever the stream pauses, before partitions are revoked, and on shutdown)."""
+
 COMMIT_TIMEOUT = 10.0
 """Seconds one offset commit may take before it is left to the next one."""
 
@@ -414,8 +419,11 @@ class _Records:
                     e,
                 )
                 return None
-            if value.count(b"[") + value.count(b"{") > MAX_BODY_DEPTH and _too_deep(
-                body, MAX_BODY_DEPTH
+            # Too deep needs two brackets per level: short values are never checked.
+            if (
+                len(value) > 2 * MAX_BODY_DEPTH
+                and value.count(b"[") + value.count(b"{") > MAX_BODY_DEPTH
+                and _too_deep(body, MAX_BODY_DEPTH)
             ):
                 log.warning(
                     "%s/%s: record %s skipped: its JSON nests deeper than %d levels",
@@ -446,13 +454,17 @@ class _Records:
         }
         if self._metadata is not None:
             data["metadata"] = self._metadata
-        return Event.new(
-            source=self._source,
-            type=EVENT_TYPE,
-            subject=self._name,
-            data=data,
-            id=event_id,
-            extensions=extensions,
+        if extensions is not None:
+            return Event.new(
+                source=self._source,
+                type=EVENT_TYPE,
+                subject=self._name,
+                data=data,
+                id=event_id,
+                extensions=extensions,
+            )
+        return Event(
+            id=event_id, source=self._source, type=EVENT_TYPE, subject=self._name, data=data
         )
 
 
@@ -728,13 +740,21 @@ class KafkaSource:
         """Take batches, emit their records in order, commit after the bus has them."""
         bus_delays: Iterator[float] | None = None
         group = self._group is not None
+        last_commit = time.monotonic()
         while True:
             batch = await consumer.getmany(timeout_ms=_POLL_MS, max_records=MAX_BATCH)
             if not batch:
+                if group and self._pending:
+                    await self._commit(consumer)  # the stream paused: commit what was emitted
                 continue
             failed = await self._deliver(consumer, batch, emit)
-            if group and self._pending:
+            if (
+                group
+                and self._pending
+                and (failed is not None or time.monotonic() - last_commit >= COMMIT_INTERVAL)
+            ):
                 await self._commit(consumer)
+                last_commit = time.monotonic()
             if failed is None:
                 if self._bus_failing:
                     self._bus_failing = False
