@@ -127,6 +127,9 @@ ids until its PUBACK), so none is ever discarded; under QoS 0 (at most once)
 messages beyond it are dropped, with a warning from aiomqtt.
 """
 
+ACK_BATCH = 16
+"""Most QoS 1 acknowledgements held back to be sent together (fewer than any broker's window)."""
+
 MAX_BODY_DEPTH = 128
 """Deepest nesting accepted in a ``jsonBody`` payload (the bus refuses more than ~250)."""
 
@@ -230,7 +233,12 @@ def json_body(raw: bytes) -> Any:
         if not raw:
             raise _BadInput("the payload is empty, but jsonBody is true") from None
         raise _BadInput(f"the payload is not JSON ({e}), but jsonBody is true") from None
-    if raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH and _too_deep(value, MAX_BODY_DEPTH):
+    # Nesting deeper than the limit takes more brackets than that: most payloads skip the walk.
+    if (
+        len(raw) > 2 * MAX_BODY_DEPTH
+        and raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH
+        and _too_deep(value, MAX_BODY_DEPTH)
+    ):
         raise _BadInput(f"the payload nests deeper than {MAX_BODY_DEPTH} levels")
     return value
 
@@ -427,11 +435,33 @@ class MQTTSource:
             )
 
     async def _consume(self, client: aiomqtt.Client, emit: Emit) -> None:
-        paho_client = _paho(client) if self._qos > 0 else None
-        async for message in client.messages:
-            await self._handle(message, emit)
-            if paho_client is not None and message.qos > 0:
-                paho_client.ack(message.mid, message.qos)
+        """Emit each message in arrival order; acknowledge QoS 1 messages once emitted.
+
+        PUBACKs of emitted messages are sent together, in order, when no
+        further message waits in the client (or :data:`ACK_BATCH` are due):
+        one socket write for the lot instead of one per message. Each still
+        follows its own ``emit``.
+        """
+        messages = client.messages
+        if self._qos == 0:
+            async for message in messages:
+                await self._handle(message, emit)
+            return
+        paho_client = _paho(client)
+        due: list[tuple[int, int]] = []
+        try:
+            async for message in messages:
+                await self._handle(message, emit)
+                if message.qos > 0:
+                    due.append((message.mid, message.qos))
+                if len(due) >= ACK_BATCH or len(messages) == 0:
+                    for mid, qos in due:
+                        paho_client.ack(mid, qos)
+                    due.clear()
+        finally:
+            # Emitted before a disconnect or shutdown: acknowledged if the connection allows.
+            for mid, qos in due:
+                paho_client.ack(mid, qos)
 
     def _event(self, message: aiomqtt.Message) -> Event:
         raw = message.payload

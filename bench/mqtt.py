@@ -1,0 +1,337 @@
+"""MQTT -> bus: messages/s through Herald's mqtt source beside aiomqtt's own consume rate.
+
+    python -m bench.mqtt [--messages 20000] [--size 100] [--rounds 3] [--qos 0 1]
+
+One broker is started the way the tests start it
+(:class:`tests.brokers.mqtt.MqttBroker`: Mosquitto when installed, else amqtt;
+free port). For each QoS the same broker serves two consumers in this
+process, one after the other, ``--rounds`` times (the best round of each is
+reported):
+
+- ``aiomqtt``: the client alone, ``async for message in client.messages``
+  counting (under QoS 1 paho acknowledges each message as it arrives);
+- ``herald``: :class:`eventsources.mqtt.MQTTSource` emitting into a
+  :class:`bus.memory.MemoryBus` (``jsonBody: true``: every payload is parsed;
+  under QoS 1 each PUBACK waits until the bus has the event).
+
+QoS 0: a publisher in a separate process sends ``--messages`` JSON messages of
+about ``--size`` bytes as fast as it can once the consumer is subscribed; the
+window runs from the first message received to the last, and the count
+received is printed (QoS 0 may drop). QoS 1: the consumer's persistent session
+is made first, the messages are queued by the broker while it is away, and
+the window runs from connecting to the last message: a pure drain.
+
+Two figures per consumer: messages/s over the window on the wall clock, and
+this process's CPU microseconds per message over the same window, the steadier
+figure on a shared machine. With two CPUs or more this process is pinned to the
+first and the broker and publisher to the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import orjson
+
+from bus.event import Event
+from bus.memory import MemoryBus
+from eventsources.mqtt import MQTTEventSource, MQTTSource
+from eventsources.source import EmitResult, SourceContext
+from tests.brokers.mqtt import MqttBroker
+
+DEADLINE = 120.0
+PUBLISHERS = 16
+"""Concurrent publishes of the publisher process."""
+
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+CONSUMER_CPUS = set(CPUS[:1]) if len(CPUS) > 1 else set()
+OTHER_CPUS = set(CPUS[1:]) if len(CPUS) > 1 else set()
+
+
+def pin(pid: int | None, cpus: set[int]) -> None:
+    """Pin process ``pid`` (0: this one) to ``cpus`` when there is more than one CPU."""
+    if pid is not None and cpus:
+        os.sched_setaffinity(pid, cpus)
+
+
+def payload(seq: int, size: int) -> bytes:
+    """A JSON message of about ``size`` bytes."""
+    head = orjson.dumps({"seq": seq, "pad": ""})
+    return orjson.dumps({"seq": seq, "pad": "x" * max(size - len(head), 0)})
+
+
+# --------------------------------------------------------------------------- publisher
+
+
+async def publish(port: int, topic: str, count: int, size: int, qos: int, user: str) -> None:
+    """Send ``count`` messages to ``topic`` as fast as the client can."""
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        port,
+        identifier=f"bench-pub-{uuid.uuid4().hex[:8]}",
+        username=user or None,
+        max_inflight_messages=1000,
+        timeout=DEADLINE,
+    ) as client:
+        client.pending_calls_threshold = PUBLISHERS + 1  # quiet: these are on purpose
+
+        # Several publishes in flight, so that the publisher outpaces the consumers.
+        async def send(first: int) -> None:
+            for seq in range(first, count, PUBLISHERS):
+                await client.publish(topic, payload(seq, size), qos=qos)
+
+        await asyncio.gather(*(send(first) for first in range(PUBLISHERS)))
+
+
+def start_publisher(
+    broker: MqttBroker, topic: str, count: int, size: int, qos: int
+) -> subprocess.Popen[bytes]:
+    """The publisher in its own process, off the consumer's core."""
+    command = [
+        sys.executable, "-m", "bench.mqtt", "--publish",
+        str(broker.port), topic, str(count), str(size), str(qos), broker.username or "",
+    ]  # fmt: skip
+    process = subprocess.Popen(command)
+    pin(process.pid, OTHER_CPUS)
+    return process
+
+
+# --------------------------------------------------------------------------- consumers
+
+
+@dataclass
+class Counter:
+    """Counts deliveries; the window's wall and CPU time."""
+
+    target: int
+    count: int = 0
+    first: float = 0.0
+    last: float = 0.0
+    cpu_first: float = 0.0
+    cpu_last: float = 0.0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def start(self) -> None:
+        """Open the window now (else it opens with the first message)."""
+        self.first, self.cpu_first = time.perf_counter(), time.process_time()
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        if not self.first:
+            self.first, self.cpu_first = now, time.process_time()
+        self.count += 1
+        self.last = now
+        if self.count >= self.target:
+            self.cpu_last = time.process_time()
+            self.done.set()
+
+    @property
+    def rate(self) -> float:
+        seconds = self.last - self.first
+        return self.count / seconds if seconds > 0 else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        """CPU microseconds of this process per message over the window."""
+        end = self.cpu_last or time.process_time()
+        return (end - self.cpu_first) * 1e6 / self.count if self.count else float("nan")
+
+
+async def wait_quiet(counter: Counter, publisher: subprocess.Popen[bytes] | None) -> None:
+    """Until every message arrived, or the publisher is done and nothing came for a second."""
+    idle_since = time.monotonic()
+    seen = -1
+    while not counter.done.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(counter.done.wait(), 0.2)
+        if counter.count != seen:
+            seen, idle_since = counter.count, time.monotonic()
+        finished = publisher is None or publisher.poll() is not None
+        if finished and time.monotonic() - idle_since > 1.0:
+            return
+
+
+async def make_session(broker: MqttBroker, topic: str, client_id: str) -> None:
+    """Create a persistent QoS 1 session for ``client_id`` and leave it, so messages queue."""
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        broker.port,
+        identifier=client_id,
+        username=broker.username,
+        clean_session=False,
+    ) as client:
+        await client.subscribe(topic, qos=1)
+
+
+async def raw(broker: MqttBroker, topic: str, qos: int, args: Any, counter: Counter) -> None:
+    client_id = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    if qos:
+        await make_session(broker, topic, client_id)
+        await queue_messages(broker, topic, args)
+        counter.start()
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        broker.port,
+        identifier=client_id,
+        username=broker.username,
+        clean_session=not qos,
+    ) as client:
+
+        async def consume() -> None:
+            async for _ in client.messages:
+                counter.tick()
+
+        reader = asyncio.create_task(consume(), name="bench-mqtt-raw")
+        try:
+            await client.subscribe(topic, qos=qos)
+            publisher = None if qos else start_publisher(broker, topic, args.messages, args.size, 0)
+            try:
+                await wait_quiet(counter, publisher)
+            finally:
+                if publisher is not None:
+                    publisher.wait()
+        finally:
+            reader.cancel()
+            await asyncio.wait({reader})
+
+
+async def herald(broker: MqttBroker, topic: str, qos: int, args: Any, counter: Counter) -> None:
+    client_id = f"bench-herald-{uuid.uuid4().hex[:8]}"
+    if qos:
+        await make_session(broker, topic, client_id)
+        await queue_messages(broker, topic, args)
+        counter.start()
+    bus = MemoryBus()
+    await bus.start()
+
+    async def emit(event: Event) -> EmitResult:
+        published = await bus.publish(event)
+        counter.tick()
+        return EmitResult.PUBLISHED if published else EmitResult.DUPLICATE
+
+    spec = {
+        "url": broker.url,
+        "topic": topic,
+        "clientId": client_id,
+        "jsonBody": True,
+        "qos": qos,
+        "cleanSession": not qos,
+    }
+    source = MQTTSource(
+        MQTTEventSource.model_validate(spec), SourceContext(event_source="bench", event_name="e")
+    )
+    task = asyncio.create_task(source.run(emit), name="bench-mqtt-source")
+    try:
+        await asyncio.wait_for(source.ready.wait(), DEADLINE)
+        publisher = None if qos else start_publisher(broker, topic, args.messages, args.size, 0)
+        try:
+            await wait_quiet(counter, publisher)
+        finally:
+            if publisher is not None:
+                publisher.wait()
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+        await bus.close()
+
+
+async def queue_messages(broker: MqttBroker, topic: str, args: Any) -> None:
+    """Publish every QoS 1 message (from another process) while the consumer is away."""
+    publisher = start_publisher(broker, topic, args.messages, args.size, 1)
+    await asyncio.get_running_loop().run_in_executor(None, publisher.wait)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+@dataclass
+class Result:
+    qos: int
+    raw: Counter
+    herald: Counter
+
+
+async def measure(args: argparse.Namespace) -> tuple[str, list[Result]]:
+    results: list[Result] = []
+    pin(0, CONSUMER_CPUS)
+    with tempfile.TemporaryDirectory(prefix="herald-bench-mqtt-") as tmp:
+        broker = await MqttBroker(Path(tmp)).start()
+        pin(broker.pid, OTHER_CPUS)
+        try:
+            for qos in args.qos:
+                best: dict[str, Counter] = {}
+                for round_ in range(args.rounds):
+                    for name in ("raw", "herald"):
+                        topic = f"bench/{qos}/{round_}/{name}"
+                        counter = Counter(args.messages)
+                        consume = raw if name == "raw" else herald
+                        await consume(broker, topic, qos, args, counter)
+                        print(
+                            f"  QoS {qos} round {round_ + 1} "
+                            f"{'aiomqtt' if name == 'raw' else 'herald':<8}"
+                            f"{counter.rate:>8.0f} msg/s {counter.cpu_us:>6.1f} CPU us/msg "
+                            f"({counter.count} of {args.messages})",
+                            flush=True,
+                        )
+                        if name not in best or counter.rate > best[name].rate:
+                            best[name] = counter
+                results.append(Result(qos, best["raw"], best["herald"]))
+        finally:
+            await broker.close()
+    return broker.kind, results
+
+
+def report(kind: str, results: list[Result], args: argparse.Namespace) -> str:
+    lines = [
+        f"MQTT ({kind}) -> MemoryBus: {args.messages} JSON messages of ~{args.size} bytes, "
+        f"best of {args.rounds} rounds",
+        f"{'QoS':<5}{'aiomqtt msg/s':>14}{'herald msg/s':>14}{'ratio':>7}"
+        f"{'aiomqtt CPU us':>16}{'herald CPU us':>15}{'ratio':>7}   received",
+    ]
+    for r in results:
+        ratio = r.herald.rate / r.raw.rate if r.raw.rate else float("nan")
+        cpu_ratio = r.raw.cpu_us / r.herald.cpu_us if r.herald.cpu_us else float("nan")
+        lines.append(
+            f"{r.qos:<5}{r.raw.rate:>14.0f}{r.herald.rate:>14.0f}{ratio:>7.0%}"
+            f"{r.raw.cpu_us:>16.1f}{r.herald.cpu_us:>15.1f}{cpu_ratio:>7.0%}"
+            f"   {r.raw.count}/{r.herald.count}"
+        )
+    lines.append(
+        "ratios: herald msg/s / aiomqtt msg/s; aiomqtt CPU per message / herald's "
+        "(the share of the raw client's rate Herald reaches on one busy core)"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--qos", type=int, nargs="+", default=[0, 1], choices=[0, 1])
+    parser.add_argument(
+        "--publish", nargs=6, metavar=("PORT", "TOPIC", "COUNT", "SIZE", "QOS", "USER")
+    )
+    args = parser.parse_args()
+    if args.publish:
+        port, topic, count, size, qos, user = args.publish
+        asyncio.run(publish(int(port), topic, int(count), int(size), int(qos), user))
+        return
+    kind, results = asyncio.run(measure(args))
+    print(report(kind, results, args))
+
+
+if __name__ == "__main__":
+    main()
