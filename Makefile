@@ -30,9 +30,10 @@ run: $(VENV)/.installed
 	@echo "  curl -s -X POST localhost:12000/orders -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"id\": \"A-1001\", \"status\": \"paid\", \"total\": 250, \"customer\": {\"email\": \"ada@example.com\"}}'"
 	@echo
+	@echo "GitHub deliveries go to localhost:12000/github (secret: examples/quickstart/secrets)."
 	@echo "Stop with Ctrl-C. State (the durable bus) is kept in .herald/."
 	@echo
-	$(BIN)/herald run examples/quickstart
+	$(BIN)/herald run examples/quickstart --secrets-dir examples/quickstart/secrets
 
 ## make test: install test dependencies, lint, type-check, check layers, run the suite
 test: $(VENV)/.test-installed lint typecheck unit
