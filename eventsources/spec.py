@@ -1,16 +1,22 @@
 """The EventSource spec: Argo's common fields plus one map of events per source type.
 
-``EventSourceSpec`` follows Argo's ``EventSourceSpec`` for the six types Herald
-runs today (:data:`EVENT_SOURCE_TYPES`). Argo has 32 types; a manifest that uses
-one of the others (:data:`NOT_YET_SUPPORTED`) fails with "event source type
-'sqs' is not supported by Herald yet" at that key, while a misspelt key keeps
-pydantic's unknown-field error, with a "did you mean" when one is close.
+``EventSourceSpec`` follows Argo's ``EventSourceSpec`` field for field: the
+common fields (``eventBusName``, ``template``, ``service``, ``replicas``) and
+all 32 source types (:data:`EVENT_SOURCE_TYPES`), each a map of event name to
+that type's config model (one module per type, ``eventsources/<type>.py``).
+Every type loads and is checked; a type that ``herald run`` has no adapter
+for yet (not in :data:`eventsources.source.REGISTRY`) is reported by
+:func:`deprecations` as a warning ("modelled but Herald cannot run it yet"),
+and ``herald run`` refuses it before starting anything. A misspelt or
+mis-cased key keeps pydantic's unknown-field error, with a "did you mean"
+naming the right spelling (``pubsub`` → ``pubSub``).
 
 Across all types of one EventSource, event names are unique (Argo rejects a
 repeated name too, since the name is the event's ``subject`` on the bus), and
 no two HTTP events share a port and endpoint (Argo would silently serve only
-the first). :func:`deprecations` lists deprecated and ignored fields for the
-loader to print.
+the first). :func:`deprecations` lists deprecated and ignored fields, types
+Herald cannot run yet, and a mix of types Argo refuses to deploy together,
+for the loader to print as warnings.
 """
 
 from __future__ import annotations
@@ -26,8 +32,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+from pydantic_core import ValidationError
 
+from eventsources.amqp import AMQPEventSource
+from eventsources.azure_events_hub import AzureEventsHubEventSource
+from eventsources.azure_queue_storage import AzureQueueStorageEventSource
+from eventsources.azure_service_bus import AzureServiceBusEventSource
 from eventsources.base import (
     Problem,
     SourceConfig,
@@ -36,72 +46,116 @@ from eventsources.base import (
     raise_problems,
     suggest_fields,
 )
+from eventsources.bitbucket import BitbucketEventSource
+from eventsources.bitbucketserver import BitbucketServerEventSource
 from eventsources.calendar import CalendarEventSource
+from eventsources.emitter import EmitterEventSource
+from eventsources.file import FileEventSource
+from eventsources.generic import GenericEventSource
+from eventsources.gerrit import GerritEventSource
 from eventsources.github import GithubEventSource
+from eventsources.gitlab import GitlabEventSource
+from eventsources.hdfs import HDFSEventSource
 from eventsources.kafka import KafkaEventSource
+from eventsources.minio import MinioEventSource
+from eventsources.mns import MNSEventSource
 from eventsources.mqtt import MQTTEventSource
 from eventsources.nats import NATSEventsSource
+from eventsources.nsq import NSQEventSource
+from eventsources.pubsub import PubSubEventSource
+from eventsources.pulsar import PulsarEventSource
+from eventsources.redis import RedisEventSource
+from eventsources.redis_stream import RedisStreamEventSource
+from eventsources.resource import ResourceEventSource
+from eventsources.sftp import SFTPEventSource
+from eventsources.slack import SlackEventSource
+from eventsources.sns import SNSEventSource
+from eventsources.source import REGISTRY
+from eventsources.sqs import SQSEventSource
+from eventsources.storage_grid import StorageGridEventSource
+from eventsources.stripe import StripeEventSource
 from eventsources.webhook import WebhookEventSource
 from herald.core.model import Spec
 
-EVENT_SOURCE_TYPES: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "webhook": "webhook",
-        "github": "github",
-        "kafka": "kafka",
-        "nats": "nats",
-        "mqtt": "mqtt",
-        "calendar": "calendar",
-    }
+# (spec key, CloudEvent ``type`` on the bus (Argo's const.go), config model).
+# The six types Herald first ran come first, then Argo's declaration order; events()
+# walks the types in this order.
+_TYPES: Final[tuple[tuple[str, str, type[SourceConfig]], ...]] = (
+    ("webhook", "webhook", WebhookEventSource),
+    ("github", "github", GithubEventSource),
+    ("kafka", "kafka", KafkaEventSource),
+    ("nats", "nats", NATSEventsSource),
+    ("mqtt", "mqtt", MQTTEventSource),
+    ("calendar", "calendar", CalendarEventSource),
+    ("minio", "minio", MinioEventSource),
+    ("file", "file", FileEventSource),
+    ("resource", "resource", ResourceEventSource),
+    ("amqp", "amqp", AMQPEventSource),
+    ("sns", "sns", SNSEventSource),
+    ("sqs", "sqs", SQSEventSource),
+    ("pubSub", "pubsub", PubSubEventSource),
+    ("gitlab", "gitlab", GitlabEventSource),
+    ("hdfs", "hdfs", HDFSEventSource),
+    ("slack", "slack", SlackEventSource),
+    ("storageGrid", "storagegrid", StorageGridEventSource),
+    ("azureEventsHub", "azureEventsHub", AzureEventsHubEventSource),
+    ("stripe", "stripe", StripeEventSource),
+    ("emitter", "emitter", EmitterEventSource),
+    ("redis", "redis", RedisEventSource),
+    ("nsq", "nsq", NSQEventSource),
+    ("pulsar", "pulsar", PulsarEventSource),
+    ("generic", "generic", GenericEventSource),
+    ("bitbucketserver", "bitbucketserver", BitbucketServerEventSource),
+    ("bitbucket", "bitbucket", BitbucketEventSource),
+    ("redisStream", "redisStream", RedisStreamEventSource),
+    ("azureServiceBus", "azureServiceBus", AzureServiceBusEventSource),
+    ("azureQueueStorage", "azureQueueStorage", AzureQueueStorageEventSource),
+    ("sftp", "sftp", SFTPEventSource),
+    ("gerrit", "gerrit", GerritEventSource),
+    ("mns", "mns", MNSEventSource),
 )
-"""The source types Herald models: spec key → the CloudEvent ``type`` on the bus (const.go)."""
+
+EVENT_SOURCE_TYPES: Final[Mapping[str, str]] = MappingProxyType({k: t for k, t, _ in _TYPES})
+"""Every Argo source type: spec key → the CloudEvent ``type`` on the bus (const.go)."""
 
 MODELLED_TYPES: Final[tuple[str, ...]] = tuple(EVENT_SOURCE_TYPES)
 """The spec keys of :data:`EVENT_SOURCE_TYPES`, in spec order."""
 
 CONFIG_MODELS: Final[Mapping[str, type[SourceConfig]]] = MappingProxyType(
-    {
-        "webhook": WebhookEventSource,
-        "github": GithubEventSource,
-        "kafka": KafkaEventSource,
-        "nats": NATSEventsSource,
-        "mqtt": MQTTEventSource,
-        "calendar": CalendarEventSource,
-    }
+    {k: model for k, _, model in _TYPES}
 )
-"""The config model of each modelled type."""
+"""The config model of each type."""
 
-NOT_YET_SUPPORTED: Final[Mapping[str, str]] = MappingProxyType(
+RECREATE_TYPES: Final[frozenset[str]] = frozenset(
     {
-        "minio": "minio",
-        "file": "file",
-        "resource": "resource",
-        "amqp": "amqp",
-        "sns": "sns",
-        "sqs": "sqs",
-        "pubSub": "pubsub",
-        "gitlab": "gitlab",
-        "hdfs": "hdfs",
-        "slack": "slack",
-        "storageGrid": "storagegrid",
-        "azureEventsHub": "azureEventsHub",
-        "stripe": "stripe",
-        "emitter": "emitter",
-        "redis": "redis",
-        "nsq": "nsq",
-        "pulsar": "pulsar",
-        "generic": "generic",
-        "bitbucketserver": "bitbucketserver",
-        "bitbucket": "bitbucket",
-        "redisStream": "redisStream",
-        "azureServiceBus": "azureServiceBus",
-        "azureQueueStorage": "azureQueueStorage",
-        "sftp": "sftp",
-        "gerrit": "gerrit",
-        "mns": "mns",
+        "amqp",
+        "calendar",
+        "kafka",
+        "pubSub",
+        "azureEventsHub",
+        "azureServiceBus",
+        "nats",
+        "mqtt",
+        "minio",
+        "emitter",
+        "nsq",
+        "pulsar",
+        "redis",
+        "redisStream",
+        "resource",
+        "hdfs",
+        "file",
+        "sftp",
+        "generic",
     }
 )
-"""Argo's other source types: spec key → bus ``type``. They are errors until modelled."""
+"""Types Argo deploys active-passive (Recreate); the others roll (const.go)."""
+
+
+def runnable(type_key: str) -> bool:
+    """Whether ``herald run`` has an adapter for source type ``type_key``."""
+    return type_key in REGISTRY
+
 
 # Unknown top-level keys with a known story.
 _HINTS: Final[dict[str, str]] = {
@@ -115,9 +169,36 @@ _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 _EXAMPLE = "webhook: {example: {port: '12000', endpoint: /example, method: POST}}"
 
+_OPAQUE: Final[dict[str, Any]] = {"x-kubernetes-preserve-unknown-fields": True}
+
 
 def _events_field(kind: str) -> Any:
     return Field(default=None, description=f"{kind} events, keyed by event name.")
+
+
+class ServiceMetadata(Spec):
+    """Labels and annotations of the Service."""
+
+    annotations: dict[str, str] | None = Field(default=None, description="Annotations.")
+    labels: dict[str, str] | None = Field(default=None, description="Labels.")
+
+
+class Service(Spec):
+    """The Service exposing an EventSource's HTTP ports on Kubernetes (Argo's ``Service``)."""
+
+    metadata: ServiceMetadata | None = Field(
+        default=None, description="Labels and annotations of the Service."
+    )
+    ports: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Kubernetes ServicePorts, e.g. [{port: 12000, targetPort: 12000}].",
+        json_schema_extra={"items": {"type": "object", **_OPAQUE}},
+    )
+    cluster_ip: str | None = Field(
+        default=None,
+        alias="clusterIP",
+        description="Cluster IP: None (headless), empty (assigned) or an address.",
+    )
 
 
 class EventSourceSpec(Spec):
@@ -129,8 +210,9 @@ class EventSourceSpec(Spec):
     template: dict[str, Any] | None = Field(
         default=None,
         description="Pod template for the EventSource's Deployment (Kubernetes only).",
+        json_schema_extra=_OPAQUE,
     )
-    service: dict[str, Any] | None = Field(
+    service: Service | None = Field(
         default=None,
         description="Service exposing the EventSource's HTTP ports (Kubernetes only).",
     )
@@ -143,6 +225,40 @@ class EventSourceSpec(Spec):
     nats: dict[str, NATSEventsSource] | None = _events_field("NATS")
     mqtt: dict[str, MQTTEventSource] | None = _events_field("MQTT")
     calendar: dict[str, CalendarEventSource] | None = _events_field("Calendar (timer)")
+    minio: dict[str, MinioEventSource] | None = _events_field("MinIO bucket notification")
+    file: dict[str, FileEventSource] | None = _events_field("Local file")
+    resource: dict[str, ResourceEventSource] | None = _events_field("Kubernetes resource")
+    amqp: dict[str, AMQPEventSource] | None = _events_field("AMQP (RabbitMQ)")
+    sns: dict[str, SNSEventSource] | None = _events_field("AWS SNS")
+    sqs: dict[str, SQSEventSource] | None = _events_field("AWS SQS")
+    pub_sub: dict[str, PubSubEventSource] | None = _events_field("Google Cloud Pub/Sub")
+    gitlab: dict[str, GitlabEventSource] | None = _events_field("GitLab webhook")
+    hdfs: dict[str, HDFSEventSource] | None = _events_field("HDFS file")
+    slack: dict[str, SlackEventSource] | None = _events_field("Slack")
+    storage_grid: dict[str, StorageGridEventSource] | None = _events_field("NetApp StorageGRID")
+    azure_events_hub: dict[str, AzureEventsHubEventSource] | None = _events_field(
+        "Azure Event Hubs"
+    )
+    stripe: dict[str, StripeEventSource] | None = _events_field("Stripe webhook")
+    emitter: dict[str, EmitterEventSource] | None = _events_field("Emitter")
+    redis: dict[str, RedisEventSource] | None = _events_field("Redis Pub/Sub")
+    nsq: dict[str, NSQEventSource] | None = _events_field("NSQ")
+    pulsar: dict[str, PulsarEventSource] | None = _events_field("Apache Pulsar")
+    generic: dict[str, GenericEventSource] | None = _events_field("Generic (gRPC server)")
+    bitbucketserver: dict[str, BitbucketServerEventSource] | None = _events_field(
+        "Bitbucket Server webhook"
+    )
+    bitbucket: dict[str, BitbucketEventSource] | None = _events_field("Bitbucket Cloud webhook")
+    redis_stream: dict[str, RedisStreamEventSource] | None = _events_field("Redis streams")
+    azure_service_bus: dict[str, AzureServiceBusEventSource] | None = _events_field(
+        "Azure Service Bus"
+    )
+    azure_queue_storage: dict[str, AzureQueueStorageEventSource] | None = _events_field(
+        "Azure Queue Storage"
+    )
+    sftp: dict[str, SFTPEventSource] | None = _events_field("SFTP file")
+    gerrit: dict[str, GerritEventSource] | None = _events_field("Gerrit webhook")
+    mns: dict[str, MNSEventSource] | None = _events_field("Alibaba Cloud MNS")
 
     @field_validator("event_bus_name")
     @classmethod
@@ -201,7 +317,8 @@ class EventSourceSpec(Spec):
                 Problem(
                     (),
                     "an EventSource needs at least one event: add one under a source type "
-                    f"({', '.join(MODELLED_TYPES)}), e.g. {_EXAMPLE}",
+                    f"(webhook, github, kafka, … any of Argo's {len(MODELLED_TYPES)}), "
+                    f"e.g. {_EXAMPLE}",
                     kind="no_events",
                 ),
                 title=type(self).__name__,
@@ -211,59 +328,70 @@ class EventSourceSpec(Spec):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _known_types(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        """Turn Argo types Herald does not run into clear errors; hint at misspellings.
+    def _hint_misspellings(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """Add a "did you mean" to unknown keys close to a real one, at any depth.
 
         Declared after ``_events_consistent`` on purpose: pydantic wraps model
         validators around each other in declaration order, so this one sees the
-        cross-event errors too and reports them with the unsupported types.
+        cross-event errors too and reports them with the unknown keys.
         """
-        if not isinstance(data, dict):
-            return handler(data)
-        supported = ", ".join(MODELLED_TYPES)
-        unsupported = [
-            InitErrorDetails(
-                type=PydanticCustomError(
-                    "unsupported_source_type",
-                    f"event source type {key!r} is not supported by Herald yet "
-                    f"(supported: {supported}): run it with Argo Events, or remove it",
-                ),
-                loc=(key,),
-                input=value,
-            )
-            for key, value in data.items()
-            if key in NOT_YET_SUPPORTED
-        ]
-        rest = {k: v for k, v in data.items() if k not in NOT_YET_SUPPORTED}
         try:
-            result = handler(rest)
+            return handler(data)
         except ValidationError as e:
-            # Events of unsupported types were taken out: "no events" would mislead.
-            skip = ("no_events",) if unsupported else ()
-            raise suggest_fields(cls, e, extra=unsupported, hints=_HINTS, skip=skip) from None
-        if unsupported:
-            raise ValidationError.from_exception_data(cls.__name__, unsupported)
-        return result
+            raise suggest_fields(cls, e, hints=_HINTS) from None
 
     def events(self) -> Iterator[tuple[str, str, SourceConfig]]:
         """Every event as (type key, event name, config), in spec order."""
         for type_key in MODELLED_TYPES:
-            configs: Mapping[str, SourceConfig] | None = getattr(self, type_key)
+            configs: Mapping[str, SourceConfig] | None = getattr(self, _ATTRIBUTE[type_key])
             for name, config in (configs or {}).items():
                 yield type_key, name, config
 
 
-def deprecations(spec: EventSourceSpec, prefix: str = "spec") -> list[tuple[str, str]]:
-    """Fields of ``spec`` that load but are deprecated or do nothing, as (path, what to do).
+_ATTRIBUTE: Final[Mapping[str, str]] = MappingProxyType(
+    {(info.alias or name): name for name, info in EventSourceSpec.model_fields.items()}
+)
+"""Spec key (manifest spelling) → attribute of :class:`EventSourceSpec`."""
 
-    Paths are in manifest spelling, e.g. ``spec.github.example.owner``; the
-    loader prints them as warnings and loads the manifest anyway.
+
+def deprecations(spec: EventSourceSpec, prefix: str = "spec") -> list[tuple[str, str]]:
+    """What loads but deserves a warning, as (path, what to do).
+
+    Deprecated or ignored fields of each event, source types ``herald run``
+    cannot run yet, and types Argo refuses to deploy in one EventSource. Paths
+    are in manifest spelling, e.g. ``spec.github.example.owner``; the loader
+    prints them as warnings and loads the manifest anyway.
     """
     out: list[tuple[str, str]] = []
+    present: list[str] = []
     for type_key, name, config in spec.events():
+        if type_key not in present:
+            present.append(type_key)
         for loc, message in config.manifest_warnings():
             path = ".".join(str(p) for p in (prefix, type_key, name, *loc))
             out.append((path, message))
+    for type_key in present:
+        if not runnable(type_key):
+            out.append(
+                (
+                    f"{prefix}.{type_key}",
+                    f"event source type {type_key!r} is modelled but Herald cannot run it yet: "
+                    "herald run refuses it (it runs "
+                    f"{', '.join(t for t in MODELLED_TYPES if runnable(t))})",
+                )
+            )
+    recreate = [t for t in present if t in RECREATE_TYPES]
+    rolling = [t for t in present if t not in RECREATE_TYPES]
+    if recreate and rolling:
+        out.append(
+            (
+                prefix,
+                "Argo Events refuses an EventSource that mixes types it deploys with a rolling "
+                f"update ({', '.join(rolling)}) and types it deploys one pod at a time "
+                f"({', '.join(recreate)}); herald run accepts it, but split it into two "
+                "EventSources to keep it valid for Argo",
+            )
+        )
     return out
 
 

@@ -6,17 +6,20 @@ its path, raised by :meth:`SensorSpec.model_validate` as one
 :class:`pydantic.ValidationError`:
 
 * shape errors (unknown or misplaced fields, wrong types, missing fields) come
-  from the models; an unknown key gets a "did you mean" hint, a trigger field
-  written inside ``template:`` is told to move up, and an Argo trigger type that
-  Herald does not model yet (``pulsar``, ...) is reported as unsupported;
+  from the models; an unknown key gets a "did you mean" hint (``openwhisk`` →
+  ``openWhisk``: key case is exact), and a trigger field written inside
+  ``template:`` is told to move up;
 * local rules (exactly one trigger type, time windows, timezones, cron, data
   filter comparators, ...) are validators on the model they concern;
 * cross-references (unique names, the names in ``conditions`` and in parameter
   sources) are checked by :class:`SensorSpec` after the parts are valid, and
   reported at the offending field (``triggers[0].template.conditions``).
 
-Fields that load but do nothing (``errorOnFailedRound``, kafka ``partition``,
-...) are listed by :func:`deprecations`, which the loader prints as warnings.
+All 14 Argo trigger types are modelled (:data:`TRIGGER_TYPES`). Fields that
+load but do nothing (``errorOnFailedRound``, kafka ``partition``, ...) and
+trigger types that ``herald run`` has no adapter for yet (not in
+:data:`triggers.base.REGISTRY`; it refuses them before starting anything) are
+listed by :func:`deprecations`, which the loader prints as warnings.
 """
 
 from __future__ import annotations
@@ -46,13 +49,19 @@ from herald.core.model import Spec
 from sensors import cel
 from triggers.argo_workflow import ArgoWorkflowTrigger
 from triggers.aws_lambda import AWSLambdaTrigger
+from triggers.azure_event_hubs import AzureEventHubsTrigger
+from triggers.azure_service_bus import AzureServiceBusTrigger
+from triggers.base import REGISTRY as RUNNABLE_TRIGGERS
+from triggers.custom import CustomTrigger
 from triggers.email import EmailTrigger
 from triggers.http import HTTPTrigger
 from triggers.k8s import StandardK8STrigger
 from triggers.kafka import KafkaTrigger
 from triggers.log import LogTrigger
 from triggers.nats import NATSTrigger
+from triggers.openwhisk import OpenWhiskTrigger
 from triggers.params import TriggerParameter, TriggerParameterSource, exactly_one
+from triggers.pulsar import PulsarTrigger
 from triggers.slack import SlackTrigger
 
 Loc = tuple[str | int, ...]
@@ -63,7 +72,7 @@ JSONType = Literal["string", "number", "bool"]
 
 _OPAQUE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
 
-# The spec field of each trigger type Herald models, and its spec model. The
+# The spec field of each of Argo's 14 trigger types and its spec model. The
 # TriggerTemplate below has exactly these fields besides name and conditions.
 TRIGGER_TYPES: Mapping[str, type[Spec]] = types.MappingProxyType(
     {
@@ -76,17 +85,19 @@ TRIGGER_TYPES: Mapping[str, type[Spec]] = types.MappingProxyType(
         "kafka": KafkaTrigger,
         "nats": NATSTrigger,
         "email": EmailTrigger,
+        "custom": CustomTrigger,
+        "openWhisk": OpenWhiskTrigger,
+        "azureEventHubs": AzureEventHubsTrigger,
+        "azureServiceBus": AzureServiceBusTrigger,
+        "pulsar": PulsarTrigger,
     }
 )
 
-# Argo Events trigger types that Herald does not model yet.
-UNSUPPORTED_TRIGGER_TYPES: tuple[str, ...] = (
-    "custom",
-    "openWhisk",
-    "azureEventHubs",
-    "azureServiceBus",
-    "pulsar",
-)
+
+def runnable_trigger(kind: str) -> bool:
+    """Whether ``herald run`` has an adapter for trigger type ``kind``."""
+    return kind in RUNNABLE_TRIGGERS
+
 
 # Go's strconv.ParseBool, which Argo uses for bool data filters.
 _GO_BOOLS = frozenset(
@@ -325,12 +336,6 @@ def _unoptional(annotation: Any) -> Any:
 def _explain_unknown(owner: type[BaseModel], key: str) -> tuple[str, str]:
     """Error type and message for an unknown ``key`` of model ``owner``."""
     if owner is TriggerTemplate:
-        if key in UNSUPPORTED_TRIGGER_TYPES:
-            return (
-                "unsupported_trigger_type",
-                f"trigger type {key!r} is not supported by Herald yet; supported types: "
-                f"{', '.join(TRIGGER_TYPES)}",
-            )
         trigger_fields = [f.alias or n for n, f in Trigger.model_fields.items()]
         if key in trigger_fields:
             return (
@@ -339,16 +344,10 @@ def _explain_unknown(owner: type[BaseModel], key: str) -> tuple[str, str]:
                 "move it out of 'template:' to sit beside it",
             )
     options = [f.alias or n for n, f in owner.model_fields.items()]
-    if owner is TriggerTemplate:
-        options += UNSUPPORTED_TRIGGER_TYPES
     guess = _did_you_mean(key, options)
     if guess is None:
         return ("extra_forbidden", f"{_DEFAULT_EXTRA_MSG}: unknown field {key!r}")
-    note = (
-        " (a trigger type Herald does not support yet)"
-        if owner is TriggerTemplate and guess in UNSUPPORTED_TRIGGER_TYPES
-        else ""
-    )
+    note = " (a trigger type; key case is exact)" if guess in TRIGGER_TYPES else ""
     return ("extra_forbidden", f"{_DEFAULT_EXTRA_MSG}: did you mean {guess!r}?{note}")
 
 
@@ -607,6 +606,21 @@ class TriggerTemplate(_ExplainsUnknownFields):
     kafka: KafkaTrigger | None = Field(default=None, description="Produce a Kafka record.")
     nats: NATSTrigger | None = Field(default=None, description="Publish a NATS message.")
     email: EmailTrigger | None = Field(default=None, description="Send an email.")
+    custom: CustomTrigger | None = Field(
+        default=None, description="Hand a spec to a user's gRPC trigger server."
+    )
+    open_whisk: OpenWhiskTrigger | None = Field(
+        default=None, description="Invoke an Apache OpenWhisk action."
+    )
+    azure_event_hubs: AzureEventHubsTrigger | None = Field(
+        default=None, description="Send an event to an Azure Event Hub."
+    )
+    azure_service_bus: AzureServiceBusTrigger | None = Field(
+        default=None, description="Send a message to an Azure Service Bus queue or topic."
+    )
+    pulsar: PulsarTrigger | None = Field(
+        default=None, description="Produce a message on an Apache Pulsar topic."
+    )
 
     @model_validator(mode="after")
     def _one_type(self) -> TriggerTemplate:
@@ -659,7 +673,7 @@ class K8SResourcePolicy(Spec):
 
 
 class StatusPolicy(Spec):
-    """Response status codes that count as success (http and awsLambda triggers)."""
+    """Response status codes that count as success (http, awsLambda, openWhisk triggers)."""
 
     allow: list[StatusCode] = Field(
         min_length=1, description="Exactly the accepted status codes, 100..599."
@@ -673,7 +687,7 @@ class TriggerPolicy(Spec):
         default=None, alias="k8s", description="For k8s and argoWorkflow triggers."
     )
     status: StatusPolicy | None = Field(
-        default=None, description="For http and awsLambda triggers."
+        default=None, description="For http, awsLambda and openWhisk triggers."
     )
 
 
@@ -696,7 +710,7 @@ class RateLimit(Spec):
 
 
 # Which policy applies to which trigger types (Argo ignores the others silently).
-_POLICY_TYPES = {"k8s": ("k8s", "argoWorkflow"), "status": ("http", "awsLambda")}
+_POLICY_TYPES = {"k8s": ("k8s", "argoWorkflow"), "status": ("http", "awsLambda", "openWhisk")}
 
 
 class Trigger(_ExplainsUnknownFields):
@@ -977,14 +991,52 @@ def deprecations(spec: SensorSpec) -> list[tuple[str, str]]:
         loc: Loc = ("triggers", i)
         current: Trigger | None = trigger
         while current is not None:
-            kafka = current.template.kafka
-            if kafka is not None and kafka.partition is not None:
-                found.append(
-                    (
-                        _path((*loc, "template", "kafka", "partition")),
-                        "deprecated and ignored (as in Argo Events): the partition follows "
-                        "partitioningKey; remove partition",
-                    )
-                )
+            found += _template_warnings(current.template, (*loc, "template"))
             current, loc = current.dlq_trigger, (*loc, "dlqTrigger")
+    return found
+
+
+def _template_warnings(template: TriggerTemplate, loc: Loc) -> list[tuple[str, str]]:
+    """Warnings about one trigger template: ignored fields, a type Herald cannot run yet."""
+    found: list[tuple[str, str]] = []
+    kind = template.trigger_type
+    if not runnable_trigger(kind):
+        runs = ", ".join(t for t in TRIGGER_TYPES if runnable_trigger(t))
+        found.append(
+            (
+                _path((*loc, kind)),
+                f"trigger type {kind!r} is modelled but Herald cannot run it yet: herald run "
+                f"refuses it (it runs {runs})",
+            )
+        )
+    kafka = template.kafka
+    if kafka is not None and kafka.partition is not None:
+        found.append(
+            (
+                _path((*loc, "kafka", "partition")),
+                "deprecated and ignored (as in Argo Events): the partition follows "
+                "partitioningKey; remove partition",
+            )
+        )
+    bus = template.azure_service_bus
+    if bus is not None and bus.subscription_name is not None:
+        found.append(
+            (
+                _path((*loc, "azureServiceBus", "subscriptionName")),
+                "ignored (as in Argo Events): a message is sent to queueName or topicName; "
+                "remove subscriptionName",
+            )
+        )
+    pulsar = template.pulsar
+    if (
+        pulsar is not None
+        and pulsar.auth_athenz_secret is not None
+        and not pulsar.auth_athenz_params
+    ):
+        found.append(
+            (
+                _path((*loc, "pulsar", "authAthenzSecret")),
+                "ignored without authAthenzParams (as in Argo Events): set them, or remove it",
+            )
+        )
     return found

@@ -20,7 +20,6 @@ from eventsources.spec import (
     CONFIG_MODELS,
     EVENT_SOURCE_TYPES,
     MODELLED_TYPES,
-    NOT_YET_SUPPORTED,
     EventSourceSpec,
     deprecations,
     event_names,
@@ -267,29 +266,7 @@ def test_argo_github_example_warns_about_its_deprecated_fields() -> None:
     assert [(r.owner, r.names) for r in legacy.owned_repositories] == [("argoproj", ["argo"])]
 
 
-def test_argo_examples_of_other_types_are_reported_as_not_supported_yet() -> None:
-    if not EXAMPLES.is_dir():
-        pytest.skip(f"Argo Events examples not found at {EXAMPLES} (shared testdata absent)")
-    checked = 0
-    for path in sorted((EXAMPLES / "event-sources").glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text())["spec"]
-        if path.stem in SEED_EXAMPLES:
-            continue
-        errors = _errors(spec)
-        types = [k for k in spec if k in NOT_YET_SUPPORTED]
-        assert types, path.name
-        assert errors == {
-            f"spec.{t}": (
-                "unsupported_source_type",
-                errors[f"spec.{t}"][1],
-            )
-            for t in types
-        }, path.name
-        for t in types:
-            expected = f"event source type {t!r} is not supported by Herald yet"
-            assert expected in errors[f"spec.{t}"][1]
-        checked += 1
-    assert checked >= 20
+# The other Argo types' examples: tests/manifests/test_argo_compat.py.
 
 
 def test_legacy_spec_type_from_the_tutorials_is_an_unknown_field() -> None:
@@ -972,20 +949,20 @@ MISTAKES: list[tuple[str, dict[str, Any], str, str, str]] = [
         "blank_name",
         "must not be empty",
     ),
-    # unsupported types, duplicates
+    # mis-cased types, duplicates
     (
-        "unsupported source type",
-        {"sqs": {"a": {"queue": "q"}}, "webhook": {"a": WEBHOOK}},
-        "spec.sqs",
-        "unsupported_source_type",
-        "event source type 'sqs' is not supported by Herald yet",
+        "mis-cased source type",
+        {"SQS": {"a": {"queue": "q"}}, "webhook": {"a": WEBHOOK}},
+        "spec.SQS",
+        "extra_forbidden",
+        "did you mean 'sqs'?",
     ),
     (
-        "unsupported camelCase source type",
-        {"azureEventsHub": {"a": {}}},
-        "spec.azureEventsHub",
-        "unsupported_source_type",
-        "event source type 'azureEventsHub' is not supported by Herald yet",
+        "mis-cased camelCase source type",
+        {"azureeventshub": {"a": {}}},
+        "spec.azureeventshub",
+        "extra_forbidden",
+        "did you mean 'azureEventsHub'?",
     ),
     (
         "duplicate event name across types",
@@ -1026,9 +1003,14 @@ def test_each_mistake_is_reported_at_its_path(
     assert fragment in errors[path][1], f"{case}: {errors[path][1]!r}"
 
 
-def test_unsupported_type_is_reported_together_with_other_mistakes() -> None:
+def test_mistakes_in_several_types_are_reported_together() -> None:
     errors = _errors({"sqs": {"a": {}}, "githb": {}, "webhook": {"a": _with(WEBHOOK, port="x")}})
-    assert set(errors) == {"spec.sqs", "spec.githb", "spec.webhook.a.port"}
+    assert set(errors) == {
+        "spec.sqs.a.region",
+        "spec.sqs.a.queue",
+        "spec.githb",
+        "spec.webhook.a.port",
+    }
 
 
 def test_duplicate_route_message_names_both_events() -> None:
@@ -1044,8 +1026,8 @@ def test_errors_nest_under_the_enclosing_manifest_path() -> None:
 
     cases = [
         (
-            {"sqs": {}, "webhook": {"a": WEBHOOK, "b": WEBHOOK}},
-            {("spec", "sqs"), ("spec", "webhook", "b", "endpoint")},
+            {"sqs": {"q": {"region": "eu-west-1"}}, "webhook": {"a": _with(WEBHOOK, port="x")}},
+            {("spec", "sqs", "q", "queue"), ("spec", "webhook", "a", "port")},
         ),
         (
             {"githb": {}, "webhook": {"a": _with(WEBHOOK, methd="GET")}},
@@ -1139,12 +1121,11 @@ ARGO_TYPE_KEYS = {
 
 
 def test_type_table_covers_every_argo_type_once() -> None:
-    assert set(EVENT_SOURCE_TYPES) | set(NOT_YET_SUPPORTED) == ARGO_TYPE_KEYS
-    assert not set(EVENT_SOURCE_TYPES) & set(NOT_YET_SUPPORTED)
-    assert MODELLED_TYPES == ("webhook", "github", "kafka", "nats", "mqtt", "calendar")
-    assert dict(EVENT_SOURCE_TYPES) == {k: k for k in MODELLED_TYPES}
-    assert NOT_YET_SUPPORTED["pubSub"] == "pubsub"
-    assert NOT_YET_SUPPORTED["storageGrid"] == "storagegrid"
+    assert set(EVENT_SOURCE_TYPES) == ARGO_TYPE_KEYS
+    assert len(MODELLED_TYPES) == len(ARGO_TYPE_KEYS) == 32
+    assert MODELLED_TYPES[:6] == ("webhook", "github", "kafka", "nats", "mqtt", "calendar")
+    assert EVENT_SOURCE_TYPES["pubSub"] == "pubsub"
+    assert EVENT_SOURCE_TYPES["storageGrid"] == "storagegrid"
 
 
 def test_every_modelled_type_is_a_spec_map_of_its_config_model() -> None:
