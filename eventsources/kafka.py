@@ -557,14 +557,14 @@ class KafkaSource:
                 except (errors.KafkaError, _Unavailable) as e:
                     self._change("down", logging.WARNING, f"{self._describe_failure(e)}; retrying")
                 finally:
+                    if self._ready.is_set():
+                        delays = _delays(self._backoff)  # it worked for a while: start over
                     self._connected = self._positioned = False
                     self._ready.clear()
                     await self._close(consumer)
                 delay = next(delays)
                 log.debug("%s: reconnecting in %.2fs", self.owner, delay)
                 await asyncio.sleep(delay)
-                if self._state == "consuming":
-                    delays = _delays(self._backoff)
         finally:
             self._ready.clear()
 
@@ -674,7 +674,7 @@ class KafkaSource:
         """Wait for the topic's metadata; _Unavailable when the partition is not in it."""
         topic, deadline = self.config.topic, time.monotonic() + COMMIT_TIMEOUT
         partitions = consumer.partitions_for_topic(topic)
-        while partitions is None:
+        while partitions is None:  # assign() asked for it: the answer takes a round trip
             if time.monotonic() > deadline:
                 raise _Unavailable(f"no metadata for topic {topic} from {self.config.url}")
             await asyncio.sleep(0.05)
@@ -717,11 +717,19 @@ class KafkaSource:
                     await self._wake.wait()
 
     async def _probe(self, consumer: Any) -> None:
-        """Whether the brokers answer a metadata request; sets ``ready`` accordingly."""
+        """Whether the brokers answer; sets ``ready`` accordingly.
+
+        The question is the end offset of one assigned partition (one small
+        request to its leader); with nothing assigned, the cluster's metadata.
+        """
         errors = self._kafka.errors
         try:
-            async with asyncio.timeout(max(self._probe_interval * 5, 5.0)):
-                await consumer.topics()
+            async with asyncio.timeout(max(self._probe_interval * 3, 1.0)):
+                assigned = consumer.assignment()
+                if assigned:
+                    await consumer.end_offsets([min(assigned)])
+                else:
+                    await consumer.topics()
         except (errors.KafkaError, TimeoutError) as e:
             self._connected = False
             self._update_ready()

@@ -507,3 +507,39 @@ def test_unsupported_settings_are_refused_before_start(tmp_path: Path) -> None:
 
 def test_the_registry_runs_kafka_with_this_source() -> None:
     assert source_registry.factory("kafka") is KafkaSource
+
+
+@pytest.mark.parametrize("strategy", ["range", "roundrobin", "sticky"])
+async def test_a_second_member_takes_partitions_and_nothing_is_lost(
+    broker: KafkaBroker, bus: MemoryBus, strategy: str
+) -> None:
+    es, topic, group = unique("es"), unique("topic"), unique("group")
+    spec = {
+        "topic": topic,
+        "consumerGroup": {"groupName": group, "oldest": True, "rebalanceStrategy": strategy},
+    }
+
+    async def spread(start: int) -> list[Any]:
+        sent = []
+        for partition in range(4):  # tansu makes 4 partitions
+            values = [b"%d" % n for n in range(start + 3 * partition, start + 3 * partition + 3)]
+            sent += await produce(broker, topic, values, partition=partition)
+        return sent
+
+    one, two = Recorder(bus), Recorder(bus)
+    first = make_source(broker, es, spec)
+    async with running(first, one):
+        before = await spread(0)
+        await one.wait_published(12)
+        second = make_source(broker, es, spec)
+        async with running(second, two):
+            after = await spread(12)
+            await eventually(
+                lambda: len(one.published) + len(two.published) >= 24, "all records published"
+            )
+    published = one.published + two.published
+    assert sorted(e.id for e in published) == sorted(ids(es, before + after))
+    assert two.published, "the second member consumed partitions of its own"
+    assert all(result is EmitResult.PUBLISHED for _, result in two.calls), (
+        "the second member does not replay what the first committed"
+    )
