@@ -28,15 +28,19 @@ deadline, not merely an open port.
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 START_DEADLINE = 15.0
 """Seconds the broker may take to start or stop before the helper gives up."""
@@ -122,7 +126,11 @@ class KafkaBroker:
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
             )
         self._wait_ready()
         return self
@@ -198,6 +206,20 @@ class KafkaBroker:
         except OSError:
             return "(no log)"
         return " | ".join(text.splitlines()[-lines:])
+
+
+def _die_with_parent() -> None:
+    """In the broker's process before exec: on Linux, get SIGKILL when the test process dies.
+
+    A test run that is killed (a timeout, an OOM kill) then leaves no broker behind.
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # best effort: the broker is still stopped by stop() or close()
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes:
