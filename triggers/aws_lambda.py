@@ -135,14 +135,7 @@ class AWSLambdaTriggerRunner:
             spec = _apply_own_parameters(spec, events)
         value = construct_payload(spec.payload, events)
         payload = orjson.dumps(value if value is not None else {}, option=orjson.OPT_UTC_Z)
-        from botocore.exceptions import (  # type: ignore[import-untyped]
-            BotoCoreError,
-            ClientError,
-            ConnectionError,
-            HTTPClientError,
-            NoCredentialsError,
-            PartialCredentialsError,
-        )
+        import botocore.exceptions as aws  # type: ignore[import-untyped]
 
         name, kind = spec.function_name, spec.invocation_type
         started = time.perf_counter()
@@ -156,16 +149,16 @@ class AWSLambdaTriggerRunner:
                 result = await body.read()
         except TriggerError:
             raise
-        except ClientError as e:
+        except aws.ClientError as e:
             raise _client_error(e, name) from e
-        except (NoCredentialsError, PartialCredentialsError) as e:
+        except (aws.NoCredentialsError, aws.PartialCredentialsError) as e:
             raise PermanentTriggerError(
                 f"awsLambda {name}: no AWS credentials ({e}); set accessKey/secretKey or "
                 "provide credentials to the default chain"
             ) from e
-        except (HTTPClientError, ConnectionError, TimeoutError) as e:
+        except (aws.HTTPClientError, aws.ConnectionError, OSError, TimeoutError) as e:
             raise TemporaryTriggerError(f"awsLambda {name}: {_one_line(e)}") from e
-        except BotoCoreError as e:
+        except aws.BotoCoreError as e:
             raise PermanentTriggerError(f"awsLambda {name}: {_one_line(e)}") from e
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         if function_error:
