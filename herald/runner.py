@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bus.base import DEFAULT_DEDUP_WINDOW, Bus
+from bus.base import DEFAULT_DEDUP_WINDOW, Bus, KeyValue
 from bus.event import Event
 from bus.registry import open_bus
 from eventsources import source as source_registry
@@ -65,6 +65,18 @@ class _SourcePlan:
     emitter: _Emitter
 
 
+class _BusRef:
+    """The bus, once it is open: sources get its key-value stores before it exists."""
+
+    def __init__(self) -> None:
+        self.bus: Bus | None = None
+
+    async def kv(self, name: str) -> KeyValue:
+        if self.bus is None:
+            raise HeraldError(f"key-value store {name!r} asked for before the bus was opened")
+        return await self.bus.kv(name)
+
+
 @dataclass(slots=True)
 class Plan:
     """Everything to run, built and checked before anything starts."""
@@ -72,6 +84,7 @@ class Plan:
     sensors: list[Sensor] = field(default_factory=list)
     sources: list[_SourcePlan] = field(default_factory=list)
     http: SharedHTTP = field(default_factory=SharedHTTP)
+    bus: _BusRef = field(default_factory=_BusRef)
     refusals: list[Refusal] = field(default_factory=list)
     bus_url: str = ""
     dedup_window: float = DEFAULT_DEDUP_WINDOW
@@ -126,7 +139,11 @@ def plan(result: LoadResult, settings: Settings, servers: HTTPServers) -> Plan:
                 out.refusals.append(Refusal(res.origin, e.path or path, e.reason))
                 continue
             ctx = SourceContext(
-                event_source=res.name, event_name=name, secrets=secrets, http=servers
+                event_source=res.name,
+                event_name=name,
+                secrets=secrets,
+                http=servers,
+                kv=out.bus.kv,
             )
             try:
                 made = make(config, ctx)
@@ -237,6 +254,7 @@ async def run(result: LoadResult, settings: Settings, stop: asyncio.Event | None
         return 2
     bus = open_bus(the_plan.bus_url, dedup_window=the_plan.dedup_window)
     await bus.start()
+    the_plan.bus.bus = bus
     log.info("bus %s open", bus.url)
     try:
         async with Supervisor() as sup:

@@ -277,3 +277,41 @@ async def test_run_refuses_one_port_and_endpoint_in_two_event_sources(workdir: P
     with _herald(workdir, str(workdir / "m.yaml"), "--bus", "memory://", port=port) as herald:
         assert herald.proc.wait(20) == 2
     assert f"port {port} endpoint /same is also served by" in herald.output()
+
+
+async def test_a_calendar_with_catch_up_ticks_into_a_trigger(workdir: Path, sink: HTTPSink) -> None:
+    (workdir / "clock.yaml").write_text(
+        f"""\
+apiVersion: herald.dev/v1alpha1
+kind: EventSource
+metadata: {{name: clock}}
+spec:
+  calendar:
+    every-second:
+      interval: 1s
+      persistence:
+        catchup: {{enabled: true, maxDuration: 1m}}
+---
+apiVersion: herald.dev/v1alpha1
+kind: Sensor
+metadata: {{name: ticks}}
+spec:
+  dependencies:
+    - {{name: tick, eventSourceName: clock, eventName: every-second}}
+  triggers:
+    - template:
+        name: forward
+        http:
+          url: {sink.url}/tick
+          payload:
+            - src: {{dependencyName: tick, dataKey: eventTime}}
+              dest: at
+"""
+    )
+    state = ["--state-dir", str(workdir / "state")]
+    with _herald(workdir, str(workdir / "clock.yaml"), *state, port=0) as herald:
+        requests = await sink.wait_for(2, deadline=15)
+        herald.proc.send_signal(signal.SIGTERM)
+        assert herald.proc.wait(20) == 0
+    ticks = [r.json()["at"] for r in requests]
+    assert len(set(ticks)) == len(ticks)  # never the same tick twice
