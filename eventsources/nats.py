@@ -293,6 +293,10 @@ class _BadInput(Exception):
     """A message that cannot become an event; it is logged and skipped."""
 
 
+class _Refused(Exception):
+    """The server's state does not let this source subscribe as configured."""
+
+
 def json_body(raw: bytes) -> Any:
     """A ``jsonBody`` payload as a JSON value, or :class:`_BadInput` saying what is wrong."""
     try:
@@ -509,7 +513,7 @@ class NATSSource:
             try:
                 try:
                     subscription = await self._subscribe(client, emit)
-                except (TimeoutError, self._nats.errors.Error) as e:
+                except (TimeoutError, self._nats.errors.Error, _Refused) as e:
                     if lost.done():
                         problem = f"connection to {url} lost while subscribing: {_describe(e)}"
                     else:
@@ -630,6 +634,8 @@ class NATSSource:
         api = self._nats.js.api
         jet = self._jet
         js = client.jetstream(timeout=CONNECT_TIMEOUT)
+        stream = jet.stream or await js.find_stream_name_by_subject(config.subject)
+        await self._check_durable(js, stream)
         consumer = api.ConsumerConfig(
             ack_policy=api.AckPolicy.EXPLICIT,
             ack_wait=jet.ack_wait_seconds,
@@ -642,13 +648,27 @@ class NATSSource:
             config.subject,
             queue=self._durable,
             durable=self._durable,
-            stream=jet.stream,
+            stream=stream,
             cb=deliver,
             manual_ack=True,
             config=consumer,
             pending_msgs_limit=MAX_ACK_PENDING * 2,
         )
         return _Subscription(client, sub)
+
+    async def _check_durable(self, js: Any, stream: str) -> None:
+        """Refuse an existing durable consumer that reads another subject than this source's."""
+        try:
+            info = await js.consumer_info(stream, self._durable)
+        except self._nats.js.errors.NotFoundError:
+            return  # made by the subscription
+        filtered = info.config.filter_subject
+        if filtered and filtered != self.config.subject:
+            raise _Refused(
+                f"JetStream consumer {self._durable!r} on stream {stream!r} reads subject "
+                f"{filtered!r}, not {self.config.subject!r}: delete that consumer, or name "
+                "another one in jetStream.durable"
+            )
 
     def _event(self, msg: Any, event_id: str | None) -> Event:
         """The event for one message; :class:`_BadInput` when its payload cannot be one."""

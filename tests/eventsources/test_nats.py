@@ -22,7 +22,7 @@ import nats
 import orjson
 import pytest
 from nats.aio.client import Client as NATSClient
-from nats.js.api import StreamConfig
+from nats.js.api import ConsumerConfig, StreamConfig
 
 from bus.event import Event
 from bus.memory import MemoryBus
@@ -468,6 +468,24 @@ async def test_jetstream_without_a_stream_is_not_ready_until_one_exists(
         await collector.wait_for(1)
     warned = [r for r in caplog.records if "no JetStream stream" in r.getMessage()]
     assert len([r for r in warned if r.levelno == logging.WARNING]) == 1
+
+
+async def test_a_durable_that_reads_another_subject_is_refused(
+    server: NatsServer,
+    client: NATSClient,
+    collector: Collector,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    subject = unique("moved")
+    stream = await add_stream(client, [f"{subject}.>"])
+    await client.jetstream().add_consumer(
+        stream, ConsumerConfig(durable_name="taken", filter_subject=f"{subject}.old")
+    )
+    source = make_source(server.url, f"{subject}.new", jetStream={"durable": "taken"})
+    async with running(source, collector.emit, wait_ready=False):
+        await until(lambda: "reads subject" in caplog.text, "a warning naming both subjects")
+        assert not source.ready.is_set()
+    assert "delete that consumer, or name another one in jetStream.durable" in caplog.text
 
 
 # ---------------------------------------------------------------------------------------

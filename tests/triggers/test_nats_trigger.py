@@ -2,19 +2,23 @@
 
 Each test starts its own ``nats-server -js`` on a free port (tests/brokers/nats.py)
 and checks, with a nats-py subscriber or the stream itself, what the trigger
-published.
+published. The last test runs ``herald run`` on an Argo manifest with nats and
+mqtt EventSources feeding nats triggers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import signal
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiomqtt
 import nats
 import orjson
 import pytest
@@ -25,6 +29,7 @@ from nats.js.api import StreamConfig
 from bus.event import Event
 from herald.core.errors import ConfigError, PermanentTriggerError, TemporaryTriggerError
 from herald.core.refs import SecretStore
+from tests.brokers.mqtt import MqttBroker
 from tests.brokers.nats import NatsServer, free_port
 from triggers.base import Trigger, TriggerContext, factory
 from triggers.nats import EVENT_IDS_HEADER, MSG_ID_HEADER, NATSTrigger, NATSTriggerRunner
@@ -301,3 +306,133 @@ def test_missing_secret_or_nkeys_fail_at_start(context: TriggerContext) -> None:
 
 def test_registry_names_the_nats_trigger() -> None:
     assert factory("nats") is NATSTriggerRunner
+
+
+# ---------------------------------------------------------------------------------------
+# End to end: `herald run` with a nats and an mqtt EventSource and nats triggers.
+
+E2E_MANIFESTS = """\
+apiVersion: argoproj.io/v1alpha1
+kind: EventSource
+metadata:
+  name: plant
+spec:
+  nats:
+    orders:
+      url: {nats}
+      subject: {subject}.in
+      jsonBody: true
+      jetStream: {{}}
+  mqtt:
+    meters:
+      url: {mqtt}
+      topic: meters/+
+      clientId: herald-e2e
+      jsonBody: true
+      qos: 1
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata:
+  name: relay
+spec:
+  dependencies:
+    - name: order
+      eventSourceName: plant
+      eventName: orders
+    - name: meter
+      eventSourceName: plant
+      eventName: meters
+  triggers:
+    - template:
+        name: forward-order
+        conditions: order
+        nats:
+          url: {nats}
+          subject: {subject}.out
+          jetStream: true
+          payload:
+            - src: {{dependencyName: order, dataKey: body.id}}
+              dest: order
+            - src: {{dependencyName: order, contextKey: id}}
+              dest: event
+      retryStrategy: {{steps: 3, duration: 50ms}}
+    - template:
+        name: forward-meter
+        conditions: meter
+        nats:
+          url: {nats}
+          subject: {subject}.meters
+          payload:
+            - src: {{dependencyName: meter, dataKey: body.kwh, useRawData: true}}
+              dest: kwh
+            - src: {{dependencyName: meter, dataKey: topic}}
+              dest: topic
+"""
+
+
+async def test_herald_run_relays_nats_and_mqtt_events_to_nats_triggers(
+    tmp_path: Path, server: NatsServer, client: NATSClient
+) -> None:
+    """An Argo manifest, unchanged: JetStream and MQTT QoS 1 in, NATS (JetStream and core) out."""
+    subject = unique("e2e")
+    js = client.jetstream()
+    await js.add_stream(StreamConfig(name="E2E_IN", subjects=[f"{subject}.in"]))
+    await js.add_stream(StreamConfig(name="E2E_OUT", subjects=[f"{subject}.out"]))
+    meters = await subscribe(client, f"{subject}.meters")
+    mqtt = await MqttBroker(tmp_path / "mqtt").start()
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "relay.yaml").write_text(
+        E2E_MANIFESTS.format(nats=server.url, mqtt=mqtt.url, subject=subject)
+    )
+    log = tmp_path / "herald.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("herald")), "run", str(manifests),
+            "--bus", "memory://", "--host", "127.0.0.1",
+            "--secrets-dir", str(tmp_path / "secrets"),
+            stdout=out, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
+        )  # fmt: skip
+
+    async def both_subscribed() -> bool:  # the log is another process's file
+        assert proc.returncode is None, log.read_text()
+        return log.read_text().count("subscribed to") >= 2
+
+    async def order_stored() -> bool:
+        return bool((await js.stream_info("E2E_OUT")).state.messages >= 1)
+
+    try:
+        await poll(both_subscribed, DEADLINE * 2)
+        published = await js.publish(f"{subject}.in", orjson.dumps({"id": "o-1"}))
+        async with aiomqtt.Client(
+            "127.0.0.1", mqtt.port, identifier=unique("pub"), username=mqtt.username
+        ) as publisher:
+            await publisher.publish("meters/m7", orjson.dumps({"kwh": 4.5}), qos=1)
+        relayed = await asyncio.wait_for(meters.get(), DEADLINE)
+        assert orjson.loads(relayed.data) == {"kwh": 4.5, "topic": "meters/m7"}
+        await poll(order_stored, DEADLINE)
+        stored = await js.get_msg("E2E_OUT", 1)
+        assert orjson.loads(stored.data or b"") == {
+            "order": "o-1",
+            "event": f"plant:orders:E2E_IN:{published.seq}",
+        }
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await mqtt.close()
+    output = log.read_text()
+    assert "fired forward-order" in output
+    assert "fired forward-meter" in output
+
+
+async def poll(condition: Callable[[], Awaitable[bool]], deadline: float) -> None:
+    """Wait until ``await condition()`` holds, checking every few milliseconds."""
+    async with asyncio.timeout(deadline):
+        while True:
+            if await condition():
+                return
+            await asyncio.sleep(0.02)
