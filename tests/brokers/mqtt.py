@@ -73,7 +73,9 @@ def _password_line(user: str, password: str) -> str:
 class MqttBroker:
     """One MQTT broker process on 127.0.0.1, restartable on the same port.
 
-    ``users`` (name -> password) turns off anonymous access (Mosquitto only).
+    ``users`` (name -> password) turns off anonymous access (Mosquitto only);
+    ``tls`` (certificate file, key file) makes the listener speak TLS only
+    (:attr:`url` then says ``ssl://``).
     """
 
     def __init__(
@@ -82,11 +84,13 @@ class MqttBroker:
         *,
         kind: BrokerKind | None = None,
         users: Mapping[str, str] | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.kind: BrokerKind = kind or broker_kind()
         self.workdir = workdir
         self.port = free_port()
         self.users = dict(users or {})
+        self.tls = tls
         if self.users and self.kind != "mosquitto":
             raise RuntimeError("broker users need Mosquitto")
         self._process: asyncio.subprocess.Process | None = None
@@ -96,7 +100,8 @@ class MqttBroker:
     def url(self) -> str:
         """The broker URL as Argo writes it (``tcp://127.0.0.1:<port>``, with :attr:`username`)."""
         user = f"{self.username}@" if self.username else ""
-        return f"tcp://{user}127.0.0.1:{self.port}"
+        scheme = "ssl" if self.tls else "tcp"
+        return f"{scheme}://{user}127.0.0.1:{self.port}"
 
     @property
     def username(self) -> str | None:
@@ -171,6 +176,7 @@ class MqttBroker:
             # "mosquitto" user, who cannot read or write this temporary directory).
             f"user {pwd.getpwuid(os.geteuid()).pw_name}",
             f"listener {self.port} 127.0.0.1",
+            *([f"certfile {self.tls[0]}", f"keyfile {self.tls[1]}"] if self.tls else []),
             "persistence true",
             f"persistence_location {store}/",
             "max_queued_messages 100000",
@@ -200,7 +206,12 @@ class MqttBroker:
             "  default:\n"
             "    type: tcp\n"
             f"    bind: 127.0.0.1:{self.port}\n"
-            "plugins:\n"
+            + (
+                f"    ssl: true\n    certfile: {self.tls[0]}\n    keyfile: {self.tls[1]}\n"
+                if self.tls
+                else ""
+            )
+            + "plugins:\n"
             "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
             "    allow_anonymous: false\n"
         )

@@ -29,6 +29,7 @@ from eventsources.source import EmitResult, SourceContext
 from herald.core.errors import BusError, ConfigError
 from herald.core.refs import SecretStore
 from tests.brokers.mqtt import MqttBroker
+from tests.eventsources.conftest import Certificate
 
 DEADLINE = 15.0
 """Seconds any wait may take before the test fails."""
@@ -425,6 +426,37 @@ async def test_authenticates_with_username_and_password(
         await server.close()
     assert "not-it" not in caplog.text
     assert "s3cret" not in caplog.text
+
+
+async def test_tls_with_a_ca_from_a_secret(
+    tmp_path: Path, collector: Collector, certificate: Certificate
+) -> None:
+    key = tmp_path / "server.key"
+    key.write_bytes(certificate.key)
+    server = await MqttBroker(tmp_path / "tls", tls=(certificate.cert_path, key)).start()
+    secrets_dir = tmp_path / "secrets"
+    put_secret(secrets_dir, "mqtt-tls", "ca.crt", certificate.cert.decode())
+    try:
+        source = make_source(
+            server.url,
+            "secured",
+            secrets=SecretStore(secrets_dir=secrets_dir),
+            tls={"caCertSecret": {"name": "mqtt-tls", "key": "ca.crt"}},
+        )
+        assert server.url.startswith("ssl://")
+        async with running(source, collector.emit):
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                server.port,
+                identifier=unique("pub"),
+                username=server.username,
+                tls_context=certificate.client_context(),
+            ) as publisher:
+                await publisher.publish("secured", b"over tls", qos=1)
+            await collector.wait_for(1)
+    finally:
+        await server.close()
+    assert collector.payloads() == [b"over tls"]
 
 
 def test_broker_urls_parse_as_paho_reads_them() -> None:

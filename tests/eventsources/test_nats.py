@@ -40,6 +40,7 @@ from herald.core.backoff import Backoff
 from herald.core.errors import BusError, ConfigError
 from herald.core.refs import SecretStore
 from tests.brokers.nats import NatsServer
+from tests.eventsources.conftest import Certificate
 
 DEADLINE = 15.0
 """Seconds any wait may take before the test fails."""
@@ -532,6 +533,34 @@ async def test_authenticates_with_basic_or_token(
             await publisher.close()
     finally:
         await broker.close()
+
+
+async def test_tls_with_a_ca_from_a_secret(
+    tmp_path: Path, collector: Collector, certificate: Certificate
+) -> None:
+    key = tmp_path / "server.key"
+    key.write_bytes(certificate.key)
+    secrets_dir = tmp_path / "secrets"
+    put_secret(secrets_dir, "nats-tls", "ca.crt", certificate.cert.decode())
+    args = ["--tls", "--tlscert", str(certificate.cert_path), "--tlskey", str(key)]
+    broker = await NatsServer(tmp_path / "tls", args).start()
+    try:
+        source = make_source(
+            broker.url,
+            "secured",
+            secrets=SecretStore(secrets_dir=secrets_dir),
+            tls={"caCertSecret": {"name": "nats-tls", "key": "ca.crt"}},
+        )
+        publisher = await nats.connect(broker.url, tls=certificate.client_context())
+        try:
+            async with running(source, collector.emit):
+                await publisher.publish("secured", b"over tls")
+                await collector.wait_for(1)
+        finally:
+            await publisher.close()
+    finally:
+        await broker.close()
+    assert base64.b64decode(collector.bodies()[0]) == b"over tls"
 
 
 async def test_wrong_credentials_keep_the_source_not_ready(
