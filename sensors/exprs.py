@@ -278,7 +278,7 @@ class _GovaluateTranslator:
                 pos += 1
                 continue
             start = pos
-            if char.isdigit() or char == ".":
+            if char.isdecimal() or char == ".":
                 if text.startswith(("0x", "0X"), pos):
                     end = pos + 2
                     while end < n and text[end] in "0123456789abcdefABCDEF":
@@ -289,7 +289,7 @@ class _GovaluateTranslator:
                     pos = end
                     continue
                 end = pos
-                while end < n and (text[end].isdigit() or text[end] == "."):
+                while end < n and (text[end].isdecimal() or text[end] == "."):
                     end += 1
                 try:
                     out.append(_GvTok("num", float(text[pos:end]), start))
@@ -708,7 +708,7 @@ class _ExprLangTranslator:
                 pos += 1
                 continue
             start = pos
-            if char.isdigit():
+            if char.isdecimal():
                 pos = self._number(pos, out)
                 continue
             if char in "\"'`":
@@ -729,7 +729,7 @@ class _ExprLangTranslator:
                 continue
             for op in _EXPR_OPERATORS:
                 if text.startswith(op, pos):
-                    if op == "?." and pos + 2 < n and text[pos + 2].isdigit():
+                    if op == "?." and pos + 2 < n and text[pos + 2].isdecimal():
                         continue  # "a ?.5 : b" is a ternary, not optional chaining
                     out.append(_ExTok("op", op, start, op))
                     pos += len(op)

@@ -248,7 +248,13 @@ class Sensor:
         context = context_factory(template.name)
         if spec.policy and spec.policy.status:
             context.allowed_statuses = frozenset(spec.policy.status.allow)
-        adapter = make(template.trigger_spec, context)
+        if spec.policy and spec.policy.k8s:
+            context.k8s_policy = spec.policy.k8s
+        try:
+            adapter = make(template.trigger_spec, context)
+        except ConfigError as e:
+            where = f"{path}.template.{kind}" + (f".{e.path}" if e.path else "")
+            raise ConfigError(e.reason, path=where) from e
         return TriggerRunner(
             name=template.name,
             spec=spec,

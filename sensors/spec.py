@@ -177,7 +177,7 @@ def _check_cron(expression: str) -> str:
 
 
 def _cron_number(text: str, names: tuple[str, ...]) -> int | None:
-    if text.isdigit():
+    if text.isdecimal():
         return int(text)
     upper = text.upper()
     if upper in names:

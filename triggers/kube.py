@@ -503,7 +503,7 @@ def _retry_after(error: BaseException) -> float | None:
     if not headers:
         return None
     value = headers.get("Retry-After")
-    if value and str(value).strip().isdigit():
+    if value and str(value).strip().isdecimal():
         return float(str(value).strip())
     return None
 

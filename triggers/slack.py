@@ -246,7 +246,7 @@ def _json_array(text: str, where: str) -> list[Any]:
 
 
 def _retry_after(value: str | None) -> float | None:
-    if value and value.strip().isdigit():
+    if value and value.strip().isdecimal():
         return float(value.strip())
     return None
 

@@ -456,7 +456,7 @@ class _Lexer:
                 self.tokens.append(_Tok("var", text[pos:end], pos))
                 pos = end
             elif char == ".":
-                if pos + 1 < n and text[pos + 1].isdigit():
+                if pos + 1 < n and text[pos + 1].isdecimal():
                     pos = self._number(pos)
                 elif pos + 1 < n and _is_word_char(text[pos + 1]):
                     end = self._word_end(pos + 1)
@@ -465,7 +465,7 @@ class _Lexer:
                 else:
                     self.tokens.append(_Tok("dot", ".", pos))
                     pos += 1
-            elif char.isdigit() or (char in "+-" and pos + 1 < n and text[pos + 1].isdigit()):
+            elif char.isdecimal() or (char in "+-" and pos + 1 < n and text[pos + 1].isdecimal()):
                 pos = self._number(pos)
             elif _is_word_char(char):
                 end = self._word_end(pos)

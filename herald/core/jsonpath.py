@@ -21,8 +21,9 @@ Reading (:func:`get`):
 - ``|`` works as ``.``; ``@this`` is the current value.
 
 Writing (:func:`set_path`): keys separated by dots with ``\\`` escapes; a
-number indexes an array (missing arrays are created, padded with nulls), ``-1``
-appends, and ``:N`` forces an object key ``N``.
+number indexes an array (missing arrays are created, padded with nulls, at most
+:data:`MAX_PADDING` past the end), ``-1`` appends, and ``:N`` forces an object
+key ``N``.
 
 A path that does not resolve gives :data:`MISSING`, never an exception: callers
 decide whether absence is an error (Argo's data filters) or a fallback
@@ -257,7 +258,7 @@ def _key(value: Any, step: _Key) -> Any:
         return MISSING
     if isinstance(value, list) and not step.wild:
         name = step.name
-        if name.isdigit():
+        if name.isascii() and name.isdecimal():
             idx = int(name)
             return value[idx] if idx < len(value) else MISSING
     return MISSING
@@ -348,9 +349,15 @@ def _set_keys(path: str) -> tuple[str | int, ...]:
 
     def flush() -> None:
         token = "".join(buf)
-        if not escaped_any and (token.isdigit() or token == "-1"):
+        numeric = token.isascii() and token.isdecimal()
+        if not escaped_any and (numeric or token == "-1"):
             keys.append(int(token))
-        elif not escaped_any and token.startswith(":") and token[1:].isdigit():
+        elif (
+            not escaped_any
+            and token.startswith(":")
+            and token[1:].isascii()
+            and token[1:].isdecimal()
+        ):
             keys.append(token[1:])
         else:
             keys.append(token)
@@ -370,6 +377,10 @@ def _set_keys(path: str) -> tuple[str | int, ...]:
         i += 1
     flush()
     return tuple(keys)
+
+
+MAX_PADDING = 1024
+"""How far past the end of an array an index may write (the gap is filled with nulls)."""
 
 
 def set_path(document: Any, path: str, value: Any) -> Any:
@@ -396,6 +407,11 @@ def _set(node: Any, keys: tuple[str | int, ...], value: Any) -> Any:
         if key == -1 or key == len(node):
             node.append(_set(None, rest, value))
         else:
+            if key > len(node) + MAX_PADDING:
+                raise PathError(
+                    f"array index {key} is more than {MAX_PADDING} past the end "
+                    f"(length {len(node)}); write ':{key}' for an object key"
+                )
             while len(node) <= key:
                 node.append(None)
             node[key] = _set(node[key], rest, value)

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from herald.core.jsonpath import MISSING, PathError, get, set_path
@@ -93,9 +93,10 @@ def test_sjson_writes(doc: Any, path: str, value: Any, expected: Any) -> None:
     assert set_path(copy.deepcopy(doc), path, value) == expected
 
 
-# "-1" means "append" when writing, so it cannot be read back as a key.
+# Keys that are numbers index arrays when writing ("-1" appends), so they are left to
+# the table tests; everything else must read back as it was written.
 _keys = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\\"), min_size=1).filter(
-    lambda k: k != "-1"
+    lambda k: k != "-1" and not (k.isascii() and k.isdigit())
 )
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -108,6 +109,14 @@ def _escape(key: str) -> str:
     return "".join("\\" + c if c in ".|*?#@:\\()!=<>%" else c for c in key)
 
 
+def test_indexes_far_past_the_end_are_refused_not_padded() -> None:
+    with pytest.raises(PathError, match="past the end"):
+        set_path({"a": []}, "a.99999999", 1)
+    assert set_path({"a": []}, "a.:99999999", 1) == {"a": {"99999999": 1}}
+    assert len(set_path({}, "a.1000", 1)["a"]) == 1001
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.lists(_keys, min_size=1, max_size=4), _json)
 def test_what_is_set_can_be_read_back(keys: list[str], value: Any) -> None:
     path = ".".join(_escape(k) for k in keys)
