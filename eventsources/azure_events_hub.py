@@ -54,7 +54,7 @@ class AzureEventsHubEventSource(SourceConfig):
                         "set sharedAccessKeyName and sharedAccessKey together, or neither "
                         "(Azure AD credentials)",
                         None,
-                        "missing",
+                        "required",
                     )
                 ],
                 type(self).__name__,

@@ -66,7 +66,7 @@ class AzureQueueStorageEventSource(SourceConfig):
                         ("connectionString",),
                         "set connectionString, or storageAccountName to use Azure AD",
                         None,
-                        "missing",
+                        "required",
                     )
                 ],
                 type(self).__name__,

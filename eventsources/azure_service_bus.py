@@ -69,7 +69,7 @@ class AzureServiceBusEventSource(SourceConfig):
                     ("connectionString",),
                     "set connectionString, or fullyQualifiedNamespace to use Azure AD",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         if self.queue_name:
@@ -89,7 +89,7 @@ class AzureServiceBusEventSource(SourceConfig):
                     ("queueName",),
                     "set queueName, or topicName with subscriptionName",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         elif not self.topic_name or not self.subscription_name:
@@ -99,7 +99,7 @@ class AzureServiceBusEventSource(SourceConfig):
                     (missing,),
                     "topicName and subscriptionName go together",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         raise_problems(problems, type(self).__name__)

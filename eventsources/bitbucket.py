@@ -124,7 +124,7 @@ class BitbucketEventSource(SourceConfig):
                     "the deprecated owner and repositorySlug go together; better, replace "
                     "both with repositories: [{owner: ..., repositorySlug: ...}]",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         elif not self.repositories and not legacy:
@@ -134,7 +134,7 @@ class BitbucketEventSource(SourceConfig):
                     "at least one repository is required: repositories: "
                     "[{owner: ..., repositorySlug: ...}]",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         if self.webhook.url and not self.events:
@@ -144,7 +144,7 @@ class BitbucketEventSource(SourceConfig):
                     "events are required to register the hooks (webhook.url is set), "
                     "e.g. [repo:push]",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         raise_problems(problems, type(self).__name__)

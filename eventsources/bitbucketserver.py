@@ -136,7 +136,7 @@ class BitbucketServerEventSource(SourceConfig):
                     "the deprecated projectKey and repositorySlug go together; better, replace "
                     "both with repositories: [{projectKey: ..., repositorySlug: ...}]",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         has_scope = bool(self.repositories or self.projects) or bool(
@@ -149,7 +149,7 @@ class BitbucketServerEventSource(SourceConfig):
                     "events are required to register the hooks (accessToken and webhook.url "
                     "are set), e.g. [repo:refs_changed]",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         raise_problems(problems, type(self).__name__)

@@ -56,7 +56,7 @@ class EmitterEventSource(SourceConfig):
         if (self.username is None) != (self.password is None):
             missing = "password" if self.password is None else "username"
             problems.append(
-                Problem((missing,), "set username and password together", None, "missing")
+                Problem((missing,), "set username and password together", None, "required")
             )
         raise_problems(problems, type(self).__name__)
         return self

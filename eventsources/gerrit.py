@@ -82,7 +82,7 @@ class GerritEventSource(SourceConfig):
                     ("hookName",),
                     "hookName is required to register the hook (webhook.url is set)",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         raise_problems(problems, type(self).__name__)

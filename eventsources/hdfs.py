@@ -100,7 +100,7 @@ class HDFSEventSource(WatchPathConfig, SourceConfig):
                     ("hdfsUser",),
                     "say who reads HDFS: set hdfsUser, krbCCacheSecret or krbKeytabSecret",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         if cache is not None or keytab is not None:
@@ -114,7 +114,7 @@ class HDFSEventSource(WatchPathConfig, SourceConfig):
             for name, value in needed:
                 if not value:
                     problems.append(
-                        Problem((name,), f"{name} is required with {using}", None, "missing")
+                        Problem((name,), f"{name} is required with {using}", None, "required")
                     )
         raise_problems(problems, type(self).__name__)
         return self

@@ -51,7 +51,7 @@ class MNSEventSource(SourceConfig):
                         (missing,),
                         "set accessKey and secretKey together, or neither",
                         None,
-                        "missing",
+                        "required",
                     )
                 ],
                 type(self).__name__,

@@ -70,7 +70,7 @@ class PubSubEventSource(SourceConfig):
                     "set topic (to create a subscription on it) or subscriptionID "
                     "(an existing subscription)",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         elif self.topic_project_id and not self.topic:

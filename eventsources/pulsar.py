@@ -110,7 +110,7 @@ class PulsarEventSource(SourceConfig):
                     "tls authenticates with a client certificate: set clientCertSecret and "
                     "clientKeySecret (trust a CA with tlsTrustCertsSecret)",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         raise_problems(problems, type(self).__name__)

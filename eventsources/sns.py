@@ -64,7 +64,7 @@ class SNSEventSource(SourceConfig):
                     (missing,),
                     "set accessKey and secretKey together, or neither (AWS default credentials)",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         raise_problems(problems, type(self).__name__)

@@ -77,7 +77,7 @@ class SQSEventSource(SourceConfig):
                     (missing,),
                     "set accessKey and secretKey together, or neither (AWS default credentials)",
                     None,
-                    "missing",
+                    "required",
                 )
             )
         raise_problems(problems, type(self).__name__)

@@ -63,7 +63,7 @@ class StripeEventSource(SourceConfig):
                         "createWebhook needs apiKey (a {name, key} secret ref of the "
                         "Stripe API key)",
                         None,
-                        "missing",
+                        "required",
                     )
                 ],
                 type(self).__name__,
