@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from bus.event import Event
 from herald.core.errors import (
@@ -53,7 +53,7 @@ from herald.core.errors import (
 from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector
 from triggers.base import TriggerContext
-from triggers.params import TriggerParameter, apply_parameters, construct_payload
+from triggers.params import TriggerParameter, apply_to_spec, construct_payload
 
 InvocationType = Literal["RequestResponse", "Event", "DryRun"]
 
@@ -132,7 +132,7 @@ class AWSLambdaTriggerRunner:
     async def fire(self, spec: AWSLambdaTrigger, events: Mapping[str, Event]) -> str:
         """Invoke the function for ``events``; return e.g. ``invoked hello → 200 in 12 ms``."""
         if spec.parameters:
-            spec = _apply_own_parameters(spec, events)
+            spec = apply_to_spec(spec, spec.parameters, events, "awsLambda")
         value = construct_payload(spec.payload, events)
         payload = orjson.dumps(value if value is not None else {}, option=orjson.OPT_UTC_Z)
         import botocore.exceptions as aws  # type: ignore[import-untyped]
@@ -245,23 +245,6 @@ class AWSLambdaTriggerRunner:
     def _session_name(self) -> str:
         raw = f"herald-{self._context.sensor}-{self._context.trigger}"
         return _SESSION_NAME_CHARS.sub("-", raw)[:64]
-
-
-def _apply_own_parameters(spec: AWSLambdaTrigger, events: Mapping[str, Event]) -> AWSLambdaTrigger:
-    """The spec with ``awsLambda.parameters`` applied to its own JSON (dest ``functionName``)."""
-    assert spec.parameters is not None
-    document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    document = apply_parameters(document, spec.parameters, events)
-    try:
-        return AWSLambdaTrigger.model_validate(document)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
-        raise PermanentTriggerError(
-            f"awsLambda.parameters made the awsLambda spec invalid: {problems}"
-        ) from e
 
 
 def _client_error(error: Any, name: str) -> TriggerError:

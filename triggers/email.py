@@ -36,9 +36,8 @@ import re
 import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
-from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from bus.event import Event
 from herald.core.errors import (
@@ -49,7 +48,7 @@ from herald.core.errors import (
 from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector
 from triggers.base import TriggerContext
-from triggers.params import TriggerParameter, apply_parameters
+from triggers.params import TriggerParameter, apply_to_spec
 
 
 class EmailTrigger(Spec):
@@ -94,7 +93,7 @@ class EmailTriggerRunner:
     async def fire(self, spec: EmailTrigger, events: Mapping[str, Event]) -> str:
         """Send the mail for ``events``; return e.g. ``mailed 2 recipient(s) via smtp:587``."""
         if spec.parameters:
-            spec = _apply_own_parameters(spec, events)
+            spec = apply_to_spec(spec, spec.parameters, events, "email")
         recipients = [_address(to, "email.to") for to in spec.to or []]
         if not recipients:
             raise PermanentTriggerError("email.to: at least one recipient is required")
@@ -206,23 +205,6 @@ class EmailTriggerRunner:
                 )
             raise PermanentTriggerError(f"email via {where}: {text}") from e
         return {to: (int(code), _clean(text)) for to, (code, text) in refused.items()}
-
-
-def _apply_own_parameters(spec: EmailTrigger, events: Mapping[str, Event]) -> EmailTrigger:
-    """The spec with ``email.parameters`` applied to its own JSON (e.g. dest ``subject``)."""
-    assert spec.parameters is not None
-    document: Any = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    document = apply_parameters(document, spec.parameters, events)
-    try:
-        return EmailTrigger.model_validate(document)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
-        raise PermanentTriggerError(
-            f"email.parameters made the email spec invalid: {problems}"
-        ) from e
 
 
 def _address(text: str, where: str) -> str:

@@ -27,7 +27,7 @@ import aiohttp
 import orjson
 from aiohttp import hdrs
 from multidict import CIMultiDict
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from yarl import URL
 
 from bus.event import Event
@@ -40,7 +40,7 @@ from triggers.params import (
     PayloadParameter,
     SecureHeader,
     TriggerParameter,
-    apply_parameters,
+    apply_to_spec,
     construct_payload,
     resolve,
 )
@@ -165,7 +165,7 @@ class HTTPTriggerRunner:
     async def fire(self, spec: HTTPTrigger, events: Mapping[str, Event]) -> str:
         """Send the request for ``events``; return ``"POST http://… → 200 in 2.1 ms"``."""
         if spec.parameters:
-            spec = _apply_own_parameters(spec, events)
+            spec = apply_to_spec(spec, spec.parameters, events, "http")
         method, url = spec.method, spec.url
         headers = self._headers(spec, events)
         body: bytes | None = None
@@ -296,23 +296,6 @@ class HTTPTriggerRunner:
                     headers["traceparent"] = traceparent
                     break
         return headers
-
-
-def _apply_own_parameters(spec: HTTPTrigger, events: Mapping[str, Event]) -> HTTPTrigger:
-    """The spec with ``http.parameters`` applied to its own JSON (e.g. dest ``url``)."""
-    assert spec.parameters is not None
-    document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    document = apply_parameters(document, spec.parameters, events)
-    try:
-        return HTTPTrigger.model_validate(document)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
-        raise PermanentTriggerError(
-            f"http.parameters made the http spec invalid: {problems}"
-        ) from e
 
 
 def _basic_auth(auth: BasicAuth, secrets: SecretStore) -> str:

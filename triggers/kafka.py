@@ -60,8 +60,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-import orjson
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from bus.event import Event
 from herald.core.errors import (
@@ -78,8 +77,8 @@ from triggers.params import (
     PayloadParameter,
     SecureHeader,
     TriggerParameter,
-    apply_parameters,
-    construct_payload,
+    apply_to_spec,
+    payload_bytes,
 )
 
 # Kafka's acks setting: -1 all in-sync replicas, 0 no answer, 1 the leader only.
@@ -226,14 +225,14 @@ class KafkaTriggerRunner:
     async def fire(self, spec: KafkaTrigger, events: Mapping[str, Event]) -> str:
         """Produce the record for ``events``; return where it was stored."""
         if spec.parameters:
-            spec = _apply_own_parameters(spec, events)
+            spec = apply_to_spec(spec, spec.parameters, events, "kafka")
         topic = spec.topic
         if not _TOPIC.fullmatch(topic) or topic in (".", ".."):
             raise PermanentTriggerError(
                 f"topic {topic!r} is not a valid Kafka topic name (letters, digits, '.', '_', "
                 "'-', at most 249)"
             )
-        value = _payload(spec, events)
+        value = payload_bytes(spec.payload, events)
         headers = self._headers(spec, events)
         key = spec.partitioning_key.encode() if spec.partitioning_key is not None else None
         producer = await self._started()
@@ -383,36 +382,6 @@ def _client_options(
         "SSL" if tls is not None else "PLAINTEXT"
     )
     return options
-
-
-def _apply_own_parameters(spec: KafkaTrigger, events: Mapping[str, Event]) -> KafkaTrigger:
-    """The spec with ``kafka.parameters`` applied to its own JSON (e.g. dest ``topic``)."""
-    assert spec.parameters is not None
-    document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    document = apply_parameters(document, spec.parameters, events)
-    try:
-        return KafkaTrigger.model_validate(document)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
-        raise PermanentTriggerError(
-            f"kafka.parameters made the kafka spec invalid: {problems}"
-        ) from e
-
-
-def _payload(spec: KafkaTrigger, events: Mapping[str, Event]) -> bytes:
-    """The record value: the payload parameters' JSON, or a string value as it is."""
-    value = construct_payload(spec.payload, events) if spec.payload else None
-    if value is None:
-        return b""
-    if isinstance(value, str):
-        return value.encode()
-    try:
-        return orjson.dumps(value, option=orjson.OPT_UTC_Z)
-    except TypeError as e:
-        raise PermanentTriggerError(f"the payload is not JSON-serialisable: {e}") from e
 
 
 def _describe(error: BaseException) -> str:

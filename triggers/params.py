@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from bus.event import Event
 from herald.core import gotemplate
@@ -289,3 +289,44 @@ def construct_payload(parameters: Sequence[TriggerParameter], events: Mapping[st
             resolved.value(bool(param.src.use_raw_data)),
         )
     return body
+
+
+SpecT = TypeVar("SpecT", bound=Spec)
+
+
+def apply_to_spec(
+    spec: SpecT, parameters: Sequence[TriggerParameter], events: Mapping[str, Event], kind: str
+) -> SpecT:
+    """``spec`` with ``parameters`` applied to its own JSON, validated again.
+
+    This is how ``<type>.parameters`` work for triggers whose spec is the
+    resource (e.g. ``http.parameters`` with dest ``url``). A result that no
+    longer validates is a :class:`PermanentTriggerError` naming ``kind``.
+    """
+    document: Any = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document = apply_parameters(document, parameters, events)
+    try:
+        return type(spec).model_validate(document)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in e.errors(include_url=False)
+        )
+        raise PermanentTriggerError(
+            f"{kind}.parameters made the {kind} spec invalid: {problems}"
+        ) from e
+
+
+def payload_bytes(
+    parameters: Sequence[TriggerParameter] | None, events: Mapping[str, Event]
+) -> bytes:
+    """A message body from payload parameters: JSON, a string as it is, or empty."""
+    value = construct_payload(parameters, events) if parameters else None
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.encode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_UTC_Z)
+    except TypeError as e:
+        raise PermanentTriggerError(f"the payload is not JSON-serialisable: {e}") from e

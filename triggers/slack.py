@@ -37,14 +37,14 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import hdrs
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from bus.event import Event
 from herald.core.errors import PermanentTriggerError, SecretError, TemporaryTriggerError
 from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector
 from triggers.base import TriggerContext
-from triggers.params import TriggerParameter, apply_parameters
+from triggers.params import TriggerParameter, apply_to_spec
 
 
 class SlackThread(Spec):
@@ -120,7 +120,7 @@ class SlackTriggerRunner:
     async def fire(self, spec: SlackTrigger, events: Mapping[str, Event]) -> str:
         """Post the message for ``events``; return e.g. ``posted to general (ts 1.2)``."""
         if spec.parameters:
-            spec = _apply_own_parameters(spec, events)
+            spec = apply_to_spec(spec, spec.parameters, events, "slack")
         channel = (spec.channel or "").removeprefix("#")
         if not channel:
             raise PermanentTriggerError("slack.channel is required")
@@ -216,23 +216,6 @@ class SlackTriggerRunner:
             raise PermanentTriggerError(message)
         ts = answer.get("ts")
         return str(ts) if ts is not None else None
-
-
-def _apply_own_parameters(spec: SlackTrigger, events: Mapping[str, Event]) -> SlackTrigger:
-    """The spec with ``slack.parameters`` applied to its own JSON (e.g. dest ``message``)."""
-    assert spec.parameters is not None
-    document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    document = apply_parameters(document, spec.parameters, events)
-    try:
-        return SlackTrigger.model_validate(document)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
-        raise PermanentTriggerError(
-            f"slack.parameters made the slack spec invalid: {problems}"
-        ) from e
 
 
 def _json_array(text: str, where: str) -> list[Any]:
