@@ -28,6 +28,18 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from bus.spec import (
+    ContainerTemplate,
+    EventBusSpec,
+    JetStreamBus,
+    JetStreamConfig,
+    KafkaBus,
+    KafkaBusConsumerGroup,
+    NativeStrategy,
+    NATSBus,
+    NATSConfig,
+    PersistenceStrategy,
+)
 from eventsources import source as source_registry
 from eventsources.amqp import (
     AMQPConsumeConfig,
@@ -466,7 +478,8 @@ def test_the_openwhisk_spelling_of_argos_example_names_the_right_key() -> None:
     }
 
 
-# Argo's JSON names (pkg/apis/events/v1alpha1) of every model this part added.
+# Argo's JSON names (pkg/apis/events/v1alpha1) of the models of the types this part added,
+# of the EventSource and trigger template fields, and of the EventBus.
 ARGO_JSON_NAMES: dict[type[BaseModel], set[str]] = {
     EventSourceSpec: {"eventBusName", "template", "service", "replicas", *EVENT_SOURCE_TYPES},
     Service: {"metadata", "ports", "clusterIP"},
@@ -600,6 +613,28 @@ ARGO_JSON_NAMES: dict[type[BaseModel], set[str]] = {
         "tlsAllowInsecureConnection", "tlsValidateHostname", "tls", "authTokenSecret",
         "connectionBackoff", "authAthenzParams", "authAthenzSecret",
     },
+    # The EventBus, as Argo has it (Herald adds ``embedded``, its local bus).
+    EventBusSpec: {"nats", "jetstream", "jetstreamExotic", "kafka", "embedded"},
+    NATSBus: {"native", "exotic"},
+    NativeStrategy: {
+        "replicas", "auth", "persistence", "containerTemplate", "metricsContainerTemplate",
+        "nodeSelector", "tolerations", "metadata", "securityContext", "maxAge",
+        "imagePullSecrets", "serviceAccountName", "priorityClassName", "priority", "affinity",
+        "maxMsgs", "maxBytes", "maxSubs", "maxPayload", "raftHeartbeatTimeout",
+        "raftElectionTimeout", "raftLeaseTimeout", "raftCommitTimeout",
+    },
+    NATSConfig: {"url", "clusterID", "auth", "accessSecret"},
+    JetStreamBus: {
+        "version", "replicas", "containerTemplate", "reloaderContainerTemplate",
+        "metricsContainerTemplate", "persistence", "metadata", "nodeSelector", "tolerations",
+        "securityContext", "imagePullSecrets", "priorityClassName", "priority", "affinity",
+        "serviceAccountName", "settings", "startArgs", "streamConfig", "maxPayload",
+    },
+    JetStreamConfig: {"url", "accessSecret", "streamConfig", "tls"},
+    KafkaBus: {"url", "topic", "version", "tls", "sasl", "consumerGroup", "partitioner"},
+    KafkaBusConsumerGroup: {"groupName", "oldest", "rebalanceStrategy"},
+    PersistenceStrategy: {"storageClassName", "accessMode", "volumeSize"},
+    ContainerTemplate: {"resources", "imagePullPolicy", "securityContext"},
 }  # fmt: skip
 
 
