@@ -271,7 +271,8 @@ class MQTTSource:
 
     - ``qos: 0`` (Argo's): at most once.
     - ``qos: 1``: the client acknowledges manually, and a message's PUBACK is
-      sent only after ``emit`` returned, in arrival order as MQTT requires;
+      sent only after ``emit`` returned, in arrival order as MQTT requires
+      (those of consecutive messages go out together, see :meth:`_consume`);
       the broker's in-flight window then holds back further messages while one
       waits. With ``cleanSession: false`` the broker keeps the session while
       the source is away (a restart, a broker outage) and delivers the
