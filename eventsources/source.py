@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bus.event import Event
-from herald.core.errors import ConfigError
 from herald.core.refs import SecretStore
+from herald.core.registry import resolve
 
 if TYPE_CHECKING:
     from bus.base import KeyValue
@@ -91,14 +90,6 @@ REGISTRY: dict[str, str] = {
 
 
 def factory(kind: str) -> SourceFactory:
-    """The factory for source type ``kind``; ConfigError when Herald cannot run it."""
-    target = REGISTRY.get(kind)
-    if target is None:
-        raise ConfigError(
-            f"event source type {kind!r} cannot run in this version of Herald "
-            f"(runnable: {', '.join(sorted(REGISTRY))})"
-        )
-    module_name, _, attribute = target.partition(":")
-    module = importlib.import_module(module_name)
-    made: SourceFactory = getattr(module, attribute)
+    """The factory for event source type ``kind``; ConfigError when Herald cannot run it."""
+    made: SourceFactory = resolve(REGISTRY, kind, "event source")
     return made

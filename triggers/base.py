@@ -15,7 +15,6 @@ this module loads no optional client.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -23,8 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 import aiohttp
 
 from bus.event import Event
-from herald.core.errors import ConfigError
 from herald.core.refs import SecretStore
+from herald.core.registry import resolve
 
 
 class SharedHTTP:
@@ -113,13 +112,5 @@ REGISTRY: dict[str, str] = {
 
 def factory(kind: str) -> TriggerFactory:
     """The factory for trigger type ``kind``; ConfigError when Herald cannot run it."""
-    target = REGISTRY.get(kind)
-    if target is None:
-        raise ConfigError(
-            f"trigger type {kind!r} cannot run in this version of Herald "
-            f"(runnable: {', '.join(sorted(REGISTRY))})"
-        )
-    module_name, _, attribute = target.partition(":")
-    module = importlib.import_module(module_name)
-    made: TriggerFactory = getattr(module, attribute)
+    made: TriggerFactory = resolve(REGISTRY, kind, "trigger")
     return made
