@@ -433,14 +433,17 @@ def format_path(loc: Iterable[int | str]) -> str:
 
 
 def _reason(err: Any) -> str:
-    kind = err["type"]
-    if kind == "extra_forbidden" and err["msg"] == "Extra inputs are not permitted":
-        return "unknown field (not part of the schema; check its spelling and where it is placed)"
-    if kind == "missing":
+    kind, msg = err["type"], str(err["msg"])
+    if kind == "extra_forbidden":
+        for prefix in ("Extra inputs are not permitted: ", "Extra inputs are not permitted; "):
+            if msg.startswith(prefix):
+                return "unknown field: " + msg[len(prefix) :]
+        if msg == "Extra inputs are not permitted":
+            return (
+                "unknown field (not part of the schema; check its spelling and where it is placed)"
+            )
+    if kind == "missing" and msg == "Field required":
         return "required field is missing"
-    msg = str(err["msg"])
-    if kind == "extra_forbidden" and msg.startswith("Extra inputs are not permitted: "):
-        return "unknown field: " + msg[len("Extra inputs are not permitted: ") :]
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]

@@ -676,7 +676,7 @@ SOURCE_RULES: list[tuple[str, dict[str, Any], str, str]] = [
     ("amqp", _with("amqp", urlSecret=SECRET), "urlSecret", "not both"),
     ("amqp", _with("amqp", url=None), "url", "set url (or urlSecret"),
     ("amqp", _with("amqp", exchangeType="fan"), "exchangeType", "fanout"),
-    ("amqp", _with("amqp", auth={"username": SECRET}), "auth.password", "is missing"),
+    ("amqp", _with("amqp", auth={"username": SECRET}), "auth.password", "needs password"),
     ("amqp", _with("amqp", tls={}), "tls", "tls has nothing to use"),
     (
         "amqp",
@@ -786,7 +786,7 @@ SOURCE_RULES: list[tuple[str, dict[str, Any], str, str]] = [
     ("azureServiceBus", _with("azureServiceBus", topicName="t"), "topicName", "not both"),
     ("azureQueueStorage", {"queueName": "q"}, "connectionString", "storageAccountName"),
     ("gerrit", _with("gerrit", projects=[]), "projects", "at least 1 item"),
-    ("gerrit", _with("gerrit", auth={"username": SECRET}), "auth.password", "is missing"),
+    ("gerrit", _with("gerrit", auth={"username": SECRET}), "auth.password", "needs password"),
     ("gerrit", _with("gerrit", webhook=_HOOK_URL), "hookName", "required to register the hook"),
     ("mns", _with("mns", endpoint=None), "endpoint", "required field is missing"),
     ("mns", _with("mns", metadata={"a": "b"}), "metadata", UNKNOWN),
