@@ -44,8 +44,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from bus.event import Event
 from herald.core.errors import (
@@ -58,12 +57,7 @@ from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector, SecretStore
 from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
 from triggers.base import TriggerContext
-from triggers.params import (
-    PayloadParameter,
-    TriggerParameter,
-    apply_parameters,
-    construct_payload,
-)
+from triggers.params import PayloadParameter, TriggerParameter, apply_to_spec, payload_bytes
 
 
 class NATSAuth(Spec):
@@ -151,8 +145,8 @@ class NATSTriggerRunner:
     async def fire(self, spec: NATSTrigger, events: Mapping[str, Event]) -> str:
         """Publish the message for ``events``; return what became of it."""
         if spec.parameters:
-            spec = _apply_own_parameters(spec, events)
-        payload = _payload(spec, events)
+            spec = apply_to_spec(spec, spec.parameters, events, "nats")
+        payload = payload_bytes(spec.payload, events)
         headers = _headers(events)
         errors = self._nats.errors
         js_errors = self._nats.js.errors
@@ -303,36 +297,6 @@ class NATSTriggerRunner:
         except SecretError as e:
             raise ConfigError(str(e), path="nats.auth") from e
         return options
-
-
-def _apply_own_parameters(spec: NATSTrigger, events: Mapping[str, Event]) -> NATSTrigger:
-    """The spec with ``nats.parameters`` applied to its own JSON (e.g. dest ``subject``)."""
-    assert spec.parameters is not None
-    document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    document = apply_parameters(document, spec.parameters, events)
-    try:
-        return NATSTrigger.model_validate(document)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
-        raise PermanentTriggerError(
-            f"nats.parameters made the nats spec invalid: {problems}"
-        ) from e
-
-
-def _payload(spec: NATSTrigger, events: Mapping[str, Event]) -> bytes:
-    """The message body: the payload parameters' JSON, or a string value as it is."""
-    value = construct_payload(spec.payload, events) if spec.payload else None
-    if value is None:
-        return b""
-    if isinstance(value, str):
-        return value.encode()
-    try:
-        return orjson.dumps(value, option=orjson.OPT_UTC_Z)
-    except TypeError as e:
-        raise PermanentTriggerError(f"the payload is not JSON-serialisable: {e}") from e
 
 
 def _headers(events: Mapping[str, Event]) -> dict[str, str]:
