@@ -27,7 +27,18 @@ FOLDERS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
 
 
 def test_there_is_an_example_per_trigger_type() -> None:
-    assert set(FOLDERS) >= {"k8s", "argo-workflow", "aws-lambda", "slack", "email", "rollout"}
+    assert set(FOLDERS) >= {
+        "k8s",
+        "argo-workflow",
+        "aws-lambda",
+        "slack",
+        "email",
+        "rollout",
+        "kafka",
+        "nats",
+        "http",
+        "log",
+    }
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
