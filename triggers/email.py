@@ -153,22 +153,26 @@ class EmailTriggerRunner:
         implicit_tls = port == IMPLICIT_TLS_PORT
         authenticate = bool(spec.username)
         try:
+            client = aiosmtplib.SMTP(
+                hostname=spec.host,
+                port=port,
+                username=spec.username or None,
+                password=password if authenticate else None,
+                use_tls=implicit_tls,
+                start_tls=None if implicit_tls or not authenticate else True,
+                timeout=TIMEOUT_SECONDS,
+            )
             try:
-                refused, _ = await aiosmtplib.send(
-                    message,
-                    sender=sender,
-                    recipients=recipients,
-                    hostname=spec.host,
-                    port=port,
-                    username=spec.username or None,
-                    password=password if authenticate else None,
-                    use_tls=implicit_tls,
-                    start_tls=None if implicit_tls or not authenticate else True,
-                    timeout=TIMEOUT_SECONDS,
+                await client.connect()
+                refused, _ = await client.send_message(
+                    message, sender=sender, recipients=recipients
                 )
+                await client.quit()
             finally:
-                # aiosmtplib closes its transport without waiting: let it finish
-                # closing within this firing rather than at some later point.
+                # A failed handshake (an untrusted certificate, a refused STARTTLS)
+                # leaves the transport open: close it within this firing, and let
+                # the loop finish closing it.
+                client.close()
                 await asyncio.sleep(0)
         except aiosmtplib.SMTPRecipientsRefused as e:
             codes = [r.code for r in e.recipients]

@@ -102,21 +102,22 @@ _Step = _Key | _Count | _Each | _Query | _This
 _OPS = ("==", "!=", "<=", ">=", "<", ">", "!%", "%")
 
 
-def _split(path: str) -> list[tuple[str, bool]]:
-    """Split on unescaped ``.`` and ``|``; each part with 'had a wildcard' flag.
+def _split(path: str) -> list[tuple[str, bool, bool]]:
+    """Split on unescaped ``.`` and ``|``; each part with 'had a wildcard' and 'had an escape'.
 
     Query parentheses are kept whole. Escapes are removed from plain keys but
     wildcards that were escaped are turned into literal characters.
     """
-    parts: list[tuple[str, bool]] = []
+    parts: list[tuple[str, bool, bool]] = []
     buf: list[str] = []
-    wild = False
+    wild = escaped = False
     i, n = 0, len(path)
     while i < n:
         ch = path[i]
         if ch == "\\" and i + 1 < n:
             nxt = path[i + 1]
             buf.append("\\" + nxt if nxt in "*?" else nxt)
+            escaped = True
             i += 2
             continue
         if ch == "#" and i + 1 < n and path[i + 1] == "(" and not buf:
@@ -147,15 +148,15 @@ def _split(path: str) -> list[tuple[str, bool]]:
             i = end
             continue
         if ch in ".|":
-            parts.append(("".join(buf), wild))
-            buf, wild = [], False
+            parts.append(("".join(buf), wild, escaped))
+            buf, wild, escaped = [], False, False
             i += 1
             continue
         if ch in "*?":
             wild = True
         buf.append(ch)
         i += 1
-    parts.append(("".join(buf), wild))
+    parts.append(("".join(buf), wild, escaped))
     return parts
 
 
@@ -165,8 +166,10 @@ def compile_path(path: str) -> tuple[_Step, ...]:
     if path == "":
         raise PathError("empty path")
     steps: list[_Step] = []
-    for part, wild in _split(path):
-        if part == "#":
+    for part, wild, escaped in _split(path):
+        if escaped:
+            steps.append(_Key(part, wild))
+        elif part == "#":
             steps.append(_Count())
         elif part.startswith("#(") and part.endswith((")", ")#")):
             steps.append(_parse_query(part))
