@@ -554,8 +554,12 @@ class KafkaSource:
                 try:
                     await consumer.start()
                     await self._consume(consumer, emit)
-                except (errors.KafkaError, _Unavailable) as e:
-                    self._change("down", logging.WARNING, f"{self._describe_failure(e)}; retrying")
+                except* (errors.KafkaError, _Unavailable) as group:
+                    # _consume runs a TaskGroup: a failure may arrive wrapped in a group.
+                    first = group.exceptions[0]
+                    self._change(
+                        "down", logging.WARNING, f"{self._describe_failure(first)}; retrying"
+                    )
                 finally:
                     if self._ready.is_set():
                         delays = _delays(self._backoff)  # it worked for a while: start over
@@ -740,6 +744,11 @@ class KafkaSource:
             )
         else:
             if not self._connected:
+                if self._group is not None:
+                    # Back after an outage: the group's state on the brokers may be gone
+                    # (a restarted broker), so join again with a fresh consumer; what was
+                    # emitted is committed and what was not is replayed and deduplicated.
+                    raise _Unavailable("the brokers answer again after an outage: rejoining")
                 # Back after an outage: check the positions before saying ready.
                 self._connected, self._positioned, self._needs_position = True, False, True
             self._update_ready()
