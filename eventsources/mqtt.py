@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import random
 import re
 import ssl
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
@@ -38,7 +36,7 @@ from eventsources.base import (
     tls_problems,
 )
 from eventsources.source import Emit, SourceContext
-from herald.core.backoff import Backoff
+from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.errors import BusError, ConfigError
 from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
 
@@ -110,11 +108,6 @@ log = logging.getLogger("herald.source.mqtt")
 EVENT_TYPE = "mqtt"
 """The ``type`` attribute of every event of this source."""
 
-DEFAULT_BACKOFF = Backoff.model_validate({"duration": "1s", "factor": 2, "jitter": 0.2, "steps": 5})
-"""Reconnection timing without ``connectionBackoff``: 1, 2, 4, 8 s, then every 8 s."""
-
-MAX_RECONNECT_DELAY = 60.0
-"""Longest wait between two connection attempts, whatever the backoff says."""
 
 BUS_RETRY_DELAY = 1.0
 """Seconds before an event the bus refused is tried again."""
@@ -177,27 +170,6 @@ class BrokerAddress:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
         )
-
-
-def reconnect_delays(backoff: Backoff | None) -> Iterator[float]:
-    """Waits between connection attempts: ``backoff``'s steps, then its last delay forever.
-
-    Argo gives up once the steps are spent and the pod restarts; a Herald
-    process runs many sources, so one broker outage must not end it: the last
-    delay repeats (capped at :data:`MAX_RECONNECT_DELAY`).
-    """
-    spec = backoff or DEFAULT_BACKOFF
-    delay = spec.duration_seconds()
-    factor = spec.factor if spec.factor is not None and spec.factor > 0 else 1.0
-    jitter = spec.jitter or 0.0
-    steps = max(spec.attempts(DEFAULT_BACKOFF.attempts()) - 1, 1)
-    made = 0
-    while True:
-        base = min(max(delay, 0.01), MAX_RECONNECT_DELAY)
-        yield base + (base * jitter * random.random() if jitter > 0 else 0.0)
-        made += 1
-        if made < steps:
-            delay *= factor
 
 
 def mask_url(url: str) -> str:
@@ -287,7 +259,7 @@ class MQTTSource:
     redelivered forever; Argo drops it too).
 
     Connection: when the broker goes away the source clears ``ready``,
-    reconnects with ``connectionBackoff`` (default :data:`DEFAULT_BACKOFF`),
+    reconnects with ``connectionBackoff`` (default :data:`herald.core.backoff.DEFAULT_RECONNECT`),
     never giving up, and subscribes again; one log line per change of state,
     retries at DEBUG.
 

@@ -17,10 +17,8 @@ import functools
 import importlib.util
 import logging
 import os
-import random
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal, Self
@@ -42,7 +40,7 @@ from eventsources.base import (
     tls_problems,
 )
 from eventsources.source import Emit, SourceContext
-from herald.core.backoff import Backoff
+from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.durations import parse_go_duration
 from herald.core.errors import BusError, ConfigError
 from herald.core.model import Spec
@@ -201,11 +199,6 @@ log = logging.getLogger("herald.source.nats")
 EVENT_TYPE = "nats"
 """The ``type`` attribute of every event of this source."""
 
-DEFAULT_BACKOFF = Backoff.model_validate({"duration": "1s", "factor": 2, "jitter": 0.2, "steps": 5})
-"""Reconnection timing without ``connectionBackoff``: 1, 2, 4, 8 s, then every 8 s."""
-
-MAX_RECONNECT_DELAY = 60.0
-"""Longest wait between two connection attempts, whatever the backoff says."""
 
 BUS_RETRY_DELAY = 1.0
 """Seconds before an event the bus refused is tried again (JetStream: the nak delay)."""
@@ -244,27 +237,6 @@ def fresh_id() -> str:
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     return raw.hex()
-
-
-def reconnect_delays(backoff: Backoff | None) -> Iterator[float]:
-    """Waits between connection attempts: ``backoff``'s steps, then its last delay forever.
-
-    Argo gives up once the steps are spent and the pod restarts; a Herald
-    process runs many sources, so one broker outage must not end it: the last
-    delay repeats (capped at :data:`MAX_RECONNECT_DELAY`).
-    """
-    spec = backoff or DEFAULT_BACKOFF
-    delay = spec.duration_seconds()
-    factor = spec.factor if spec.factor is not None and spec.factor > 0 else 1.0
-    jitter = spec.jitter or 0.0
-    steps = max(spec.attempts(DEFAULT_BACKOFF.attempts()) - 1, 1)
-    made = 0
-    while True:
-        base = min(max(delay, 0.01), MAX_RECONNECT_DELAY)
-        yield base + (base * jitter * random.random() if jitter > 0 else 0.0)
-        made += 1
-        if made < steps:
-            delay *= factor
 
 
 def mask_url(url: str) -> str:
@@ -454,7 +426,7 @@ class NATSSource:
     forever (Argo drops it too).
 
     Connection: when the server goes away the source clears ``ready``,
-    reconnects with ``connectionBackoff`` (default :data:`DEFAULT_BACKOFF`),
+    reconnects with ``connectionBackoff`` (default :data:`herald.core.backoff.DEFAULT_RECONNECT`),
     never giving up, and subscribes again. It logs one line per change of
     state (connected, lost, bus refusing/accepting), retries at DEBUG.
     """

@@ -80,3 +80,33 @@ class Backoff(Spec):
         for _ in range(self.attempts(default_steps) - 1):
             yield delay + (delay * jitter * rnd.random() if jitter > 0 else 0.0)
             delay *= factor if factor > 0 else 1.0
+
+
+DEFAULT_RECONNECT = Backoff.model_validate(
+    {"duration": "1s", "factor": 2, "jitter": 0.2, "steps": 5}
+)
+"""Reconnection timing when a source's ``connectionBackoff`` is not set."""
+
+MAX_RECONNECT_DELAY = 60.0
+"""The longest wait between two connection attempts, in seconds."""
+
+
+def reconnect_delays(backoff: Backoff | None) -> Iterator[float]:
+    """Waits between connection attempts: ``backoff``'s steps, then its last delay forever.
+
+    Argo gives up once the steps are spent and the pod restarts; a Herald
+    process runs many sources, so one broker outage must not end it: the last
+    delay repeats (capped at :data:`MAX_RECONNECT_DELAY`).
+    """
+    spec = backoff or DEFAULT_RECONNECT
+    delay = spec.duration_seconds()
+    factor = spec.factor if spec.factor is not None and spec.factor > 0 else 1.0
+    jitter = spec.jitter or 0.0
+    steps = max(spec.attempts(DEFAULT_RECONNECT.attempts()) - 1, 1)
+    made = 0
+    while True:
+        base = min(max(delay, 0.01), MAX_RECONNECT_DELAY)
+        yield base + (base * jitter * random.random() if jitter > 0 else 0.0)
+        made += 1
+        if made < steps:
+            delay *= factor
