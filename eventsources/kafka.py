@@ -44,7 +44,7 @@ Where Herald differs from Argo, and why:
 - ``connectionBackoff`` sets the pace of reconnection, which never gives up
   (Argo fails the source once its steps are spent, and relies on the pod being
   restarted; in ``herald run`` that would stop every other source too). The
-  delay stops growing at :data:`MAX_RECONNECT_DELAY`.
+  delay stops growing at :data:`herald.core.backoff.MAX_RECONNECT_DELAY`.
 - The partition mode reads from the newest offset on every start, as Argo, and
   commits nothing: it is at-most-once across restarts by design. Use a
   consumer group when records must not be lost.
@@ -89,7 +89,7 @@ from eventsources.base import (
     tls_problems,
 )
 from eventsources.source import Emit, SourceContext
-from herald.core.backoff import Backoff
+from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.errors import BusError, ConfigError
 from herald.core.model import Spec
 from herald.core.refs import SecretStore
@@ -271,9 +271,6 @@ MAX_BATCH = 500
 
 MAX_BODY_DEPTH = 128
 """Deepest nesting of arrays/objects accepted in a JSON body (the bus serialises with orjson)."""
-
-MAX_RECONNECT_DELAY = 60.0
-"""Seconds between reconnection attempts, at most, whatever ``connectionBackoff`` says."""
 
 PROBE_INTERVAL = 1.0
 """Seconds between two checks that the brokers still answer (readiness)."""
@@ -468,16 +465,6 @@ class _Records:
         )
 
 
-def _delays(backoff: Backoff) -> Iterator[float]:
-    """Reconnection delays: the backoff's, then its last one forever, capped."""
-    last = min(backoff.duration_seconds(), MAX_RECONNECT_DELAY)
-    for delay in backoff.delays():
-        last = min(delay, MAX_RECONNECT_DELAY)
-        yield last
-    while True:
-        yield last
-
-
 class _Unavailable(Exception):
     """The configured partition is not (yet) in the topic; retried like a lost broker."""
 
@@ -520,7 +507,7 @@ class KafkaSource:
         self._group = config.consumer_group
         self._partition = int(config.partition) if self._group is None and config.partition else 0
         self._records = _Records(context.event_source, context.event_name, config)
-        self._backoff = config.connection_backoff or Backoff()
+        self._backoff = config.connection_backoff
         limit = config.limit_events_per_second or 0
         self._interval = 1.0 / limit if limit > 0 else 0.0
         self._next_emit = 0.0
@@ -546,7 +533,7 @@ class KafkaSource:
     async def run(self, emit: Emit) -> None:
         """Consume until cancelled, reconnecting with backoff; commit what was emitted."""
         self._note_ignored_fields()
-        delays = _delays(self._backoff)
+        delays = reconnect_delays(self._backoff)
         errors = self._kafka.errors
         try:
             while True:
@@ -562,7 +549,9 @@ class KafkaSource:
                     )
                 finally:
                     if self._ready.is_set():
-                        delays = _delays(self._backoff)  # it worked for a while: start over
+                        delays = reconnect_delays(
+                            self._backoff
+                        )  # it worked for a while: start over
                     self._connected = self._positioned = False
                     self._ready.clear()
                     await self._close(consumer)
@@ -779,7 +768,7 @@ class KafkaSource:
                 bus_delays = None
                 continue
             if bus_delays is None:
-                bus_delays = _delays(self._backoff)
+                bus_delays = reconnect_delays(self._backoff)
             if not self._bus_failing:
                 self._bus_failing = True
                 log.warning(
