@@ -32,11 +32,10 @@ from eventsources.nats import (
     NATSSource,
     default_durable,
     fresh_id,
-    reconnect_delays,
     stream_position,
 )
 from eventsources.source import EmitResult, SourceContext
-from herald.core.backoff import Backoff
+from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.errors import BusError, ConfigError
 from herald.core.refs import SecretStore
 from tests.brokers.nats import NatsServer
