@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 
+from bench.cpus import CONSUMER_CPUS, OTHER_CPUS, pin
 from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources.kafka import MAX_BATCH, KafkaEventSource, KafkaSource
@@ -48,16 +48,6 @@ from tests.brokers.kafka import FAST_GROUP, KafkaBroker
 
 DEADLINE = 120.0
 TOPIC = "bench"
-
-CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-CONSUMER_CPUS = set(CPUS[:1]) if len(CPUS) > 1 else set()
-OTHER_CPUS = set(CPUS[1:]) if len(CPUS) > 1 else set()
-
-
-def pin(pid: int | None, cpus: set[int]) -> None:
-    """Pin process ``pid`` (0: this one) to ``cpus`` when there is more than one CPU."""
-    if pid is not None and cpus:
-        os.sched_setaffinity(pid, cpus)
 
 
 def payload(seq: int, size: int) -> bytes:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from typing import Any
 import aiomqtt
 import orjson
 
+from bench.cpus import CONSUMER_CPUS, OTHER_CPUS, pin
 from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources.mqtt import MQTTEventSource, MQTTSource
@@ -54,16 +54,6 @@ from tests.brokers.mqtt import MqttBroker
 DEADLINE = 120.0
 PUBLISHERS = 16
 """Concurrent publishes of the publisher process."""
-
-CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-CONSUMER_CPUS = set(CPUS[:1]) if len(CPUS) > 1 else set()
-OTHER_CPUS = set(CPUS[1:]) if len(CPUS) > 1 else set()
-
-
-def pin(pid: int | None, cpus: set[int]) -> None:
-    """Pin process ``pid`` (0: this one) to ``cpus`` when there is more than one CPU."""
-    if pid is not None and cpus:
-        os.sched_setaffinity(pid, cpus)
 
 
 def payload(seq: int, size: int) -> bytes:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ import orjson
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
 
+from bench.cpus import CONSUMER_CPUS, OTHER_CPUS, pin
 from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources.nats import NATSEventsSource, NATSSource
@@ -54,16 +54,6 @@ from tests.brokers.nats import NatsServer
 
 STREAM = "BENCH"
 DEADLINE = 120
-
-CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-CONSUMER_CPUS = set(CPUS[:1]) if len(CPUS) > 1 else set()
-OTHER_CPUS = set(CPUS[1:]) if len(CPUS) > 1 else set()
-
-
-def pin(pid: int | None, cpus: set[int]) -> None:
-    """Pin process ``pid`` (0: this one) to ``cpus`` when there is more than one CPU."""
-    if pid is not None and cpus:
-        os.sched_setaffinity(pid, cpus)
 
 
 def payload(seq: int, size: int) -> bytes:

@@ -16,6 +16,7 @@ from bus.base import DEFAULT_DEDUP_WINDOW, Bus
 from bus.memory import MemoryBus
 from bus.sqlite import SqliteBus
 from herald.core.errors import ConfigError
+from herald.core.urls import mask_url
 
 __all__ = ["BACKENDS", "BusFactory", "open_bus"]
 
@@ -43,14 +44,6 @@ def open_bus(url: str, *, dedup_window: float = DEFAULT_DEDUP_WINDOW) -> Bus:
     factory = BACKENDS.get(scheme)
     if factory is None:
         known = ", ".join(f"{name}://" for name in sorted(BACKENDS))
-        shown = f"{scheme}://" if scheme else repr(_mask(url))
+        shown = f"{scheme}://" if scheme else repr(mask_url(url))
         raise ConfigError(f"unknown bus URL scheme {shown}; known schemes: {known}")
     return factory(url, dedup_window=dedup_window)
-
-
-def _mask(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced, for error messages."""
-    head, sep, rest = url.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        return f"{head}://***@{rest.split('@', 1)[1]}"
-    return url

@@ -39,6 +39,7 @@ from eventsources.source import Emit, SourceContext
 from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.errors import BusError, ConfigError
 from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
+from herald.core.urls import mask_url
 
 if TYPE_CHECKING:
     import aiomqtt
@@ -170,14 +171,6 @@ class BrokerAddress:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
         )
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any user:password replaced by ``***`` (for logs and errors)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
 class _BadInput(Exception):

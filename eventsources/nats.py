@@ -46,6 +46,7 @@ from herald.core.errors import BusError, ConfigError
 from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector, SecretStore
 from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
+from herald.core.urls import mask_url
 
 DEFAULT_ACK_WAIT = "30s"
 
@@ -237,14 +238,6 @@ def fresh_id() -> str:
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     return raw.hex()
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any user:password replaced by ``***`` (for logs and errors)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
 def _too_deep(value: object, limit: int) -> bool:

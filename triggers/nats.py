@@ -56,6 +56,7 @@ from herald.core.errors import (
 from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector, SecretStore
 from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
+from herald.core.urls import mask_url
 from triggers.base import TriggerContext
 from triggers.params import PayloadParameter, TriggerParameter, apply_to_spec, payload_bytes
 
@@ -116,17 +117,6 @@ def _nats_module() -> Any:
     return nats
 
 
-def _mask(url: str) -> str:
-    """``url`` with any user:password replaced by ``***``."""
-    parts = []
-    for server in url.split(","):
-        scheme, sep, rest = server.strip().partition("://")
-        if sep and "@" in rest.split("/", 1)[0]:
-            server = f"{scheme}://***@{rest.split('@', 1)[1]}"
-        parts.append(server.strip())
-    return ",".join(parts)
-
-
 class NATSTriggerRunner:
     """Publishes one message per firing over one lazily made, reused NATS connection."""
 
@@ -151,7 +141,7 @@ class NATSTriggerRunner:
         errors = self._nats.errors
         js_errors = self._nats.js.errors
         client = await self._connection(spec.url)
-        where = f"{spec.subject} on {_mask(spec.url)}"
+        where = f"{spec.subject} on {mask_url(spec.url)}"
         started = time.perf_counter()
         try:
             if spec.jet_stream:
@@ -173,7 +163,7 @@ class NATSTriggerRunner:
             await client.flush(timeout=TIMEOUT)
         except js_errors.NoStreamResponseError as e:
             raise PermanentTriggerError(
-                f"no JetStream stream stores subject {spec.subject!r} on {_mask(spec.url)}: "
+                f"no JetStream stream stores subject {spec.subject!r} on {mask_url(spec.url)}: "
                 "create a stream whose subjects cover it, or set jetStream: false"
             ) from e
         except js_errors.APIError as e:
@@ -245,10 +235,10 @@ class NATSTriggerRunner:
                 await _close_quietly(fresh, self._nats)
                 if _refused(e):
                     raise PermanentTriggerError(
-                        f"{_mask(url)} refused the credentials of nats.auth ({_describe(e)})"
+                        f"{mask_url(url)} refused the credentials of nats.auth ({_describe(e)})"
                     ) from e
                 raise TemporaryTriggerError(
-                    f"cannot connect to {_mask(url)}: {_describe(e)}"
+                    f"cannot connect to {mask_url(url)}: {_describe(e)}"
                 ) from e
             self._client, self._url = fresh, url
             return fresh
