@@ -300,7 +300,7 @@ class MemoryBus:
         self._dedup: dict[tuple[str, str], float] = {}
         self._dedup_order: deque[tuple[float, tuple[str, str]]] = deque()
         self._consumers: dict[str, _Consumer] = {}
-        self._routes: dict[Key, list[_Consumer]] = {}
+        self._routes: dict[tuple[str, str], list[_Consumer]] = {}
         self._buckets: dict[str, dict[str, bytes]] = {}
 
     @classmethod
@@ -348,8 +348,9 @@ class MemoryBus:
 
     async def publish(self, event: Event) -> bool:
         """Hand ``event`` to every consumer of its key; False for a duplicate."""
-        self._check_open()
-        event.to_json()  # refuse what a durable bus could not store
+        if self._closed or not self._started:
+            self._check_open()
+        event.check_storable()  # refuse what a durable bus could not store
         now = time.monotonic()
         horizon = now - self._dedup_window
         order, seen = self._dedup_order, self._dedup
@@ -362,7 +363,8 @@ class MemoryBus:
             return False
         seen[ident] = now
         order.append((now, ident))
-        consumers = self._routes.get(Key(event.source, event.subject))
+        # A Key is a tuple, so a plain one finds it without building a NamedTuple per event.
+        consumers = self._routes.get((event.source, event.subject))
         if consumers:
             self._seq += 1
             for consumer in consumers:
@@ -398,7 +400,7 @@ class MemoryBus:
         return sub
 
     def _route(self) -> None:
-        routes: dict[Key, list[_Consumer]] = {}
+        routes: dict[tuple[str, str], list[_Consumer]] = {}
         for state in self._consumers.values():
             for key in state.keys:
                 routes.setdefault(key, []).append(state)
