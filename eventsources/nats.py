@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import importlib.util
 import logging
 import os
 import re
@@ -32,7 +31,6 @@ from eventsources.base import (
     Metadata,
     Problem,
     SourceConfig,
-    basic_auth_problems,
     field_error,
     filter_field,
     metadata_field,
@@ -44,43 +42,12 @@ from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.durations import parse_go_duration
 from herald.core.errors import BusError, ConfigError
 from herald.core.model import Spec
-from herald.core.refs import SecretKeySelector, SecretStore
-from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
+from herald.core.nats_auth import NATSAuth as NATSAuth  # part of this spec: importable here
+from herald.core.nats_auth import connect_options, refusal
+from herald.core.tls import TLSConfig
 from herald.core.urls import mask_url
 
 DEFAULT_ACK_WAIT = "30s"
-
-
-class NATSAuth(Spec):
-    """How to authenticate to NATS: exactly one of basic, token, nkey or credential."""
-
-    basic: BasicAuth | None = Field(default=None, description="Username and password.")
-    token: SecretKeySelector | None = Field(default=None, description="Token.")
-    nkey: SecretKeySelector | None = Field(default=None, description="NKey seed.")
-    credential: SecretKeySelector | None = Field(
-        default=None, description="Credentials (.creds) file content."
-    )
-
-    @model_validator(mode="after")
-    def _one(self) -> Self:
-        chosen = [
-            name
-            for name, value in (
-                ("basic", self.basic),
-                ("token", self.token),
-                ("nkey", self.nkey),
-                ("credential", self.credential),
-            )
-            if value is not None
-        ]
-        if len(chosen) != 1:
-            found = "none" if not chosen else " and ".join(chosen)
-            raise field_error(
-                "one_of",
-                f"auth takes exactly one of basic, token, nkey or credential (found {found})",
-            )
-        raise_problems(basic_auth_problems(self.basic, ("basic",)), type(self).__name__)
-        return self
 
 
 class NATSJetStream(Spec):
@@ -321,56 +288,6 @@ def _nats_module() -> ModuleType:
     return nats
 
 
-def _nkeys_available() -> bool:
-    return importlib.util.find_spec("nkeys") is not None
-
-
-def connect_options(
-    auth: NATSAuth | None, tls: TLSConfig | None, secrets: SecretStore, where: str
-) -> dict[str, Any]:
-    """nats-py ``connect`` keywords for ``auth`` and ``tls``, secrets read now.
-
-    Raises :class:`ConfigError` when a secret is missing, or when nkey or
-    credentials auth is asked for without the ``nkeys`` package that nats-py
-    signs with.
-    """
-    options: dict[str, Any] = {}
-    if tls is not None:
-        options["tls"] = client_ssl_context(tls, secrets)
-    if auth is None:
-        return options
-    if (auth.nkey is not None or auth.credential is not None) and not _nkeys_available():
-        kind = "nkey" if auth.nkey is not None else "credential"
-        raise ConfigError(
-            f"auth.{kind} needs the nkeys package, which nats-py signs with: "
-            "pip install 'nats-py[nkeys]' (or use basic or token auth)",
-            path=f"{where}.auth.{kind}",
-        )
-    if auth.basic is not None:
-        assert auth.basic.username is not None
-        assert auth.basic.password is not None
-        options["user"] = secrets.secret(auth.basic.username) or ""
-        options["password"] = secrets.secret(auth.basic.password) or ""
-    elif auth.token is not None:
-        options["token"] = secrets.secret(auth.token) or ""
-    elif auth.nkey is not None:
-        seed = (secrets.secret(auth.nkey) or "").strip()
-        if not seed:
-            raise ConfigError("the nkey seed secret is empty", path=f"{where}.auth.nkey")
-        options["nkeys_seed_str"] = seed
-    elif auth.credential is not None:
-        from nats.aio.client import RawCredentials
-
-        content = secrets.secret(auth.credential) or ""
-        if "BEGIN USER NKEY SEED" not in content:
-            raise ConfigError(
-                "the credential secret is not a .creds file (it has no user nkey seed)",
-                path=f"{where}.auth.credential",
-            )
-        options["user_credentials"] = RawCredentials(content)
-    return options
-
-
 def default_durable(event_source: str, event_name: str) -> str:
     """The durable consumer name when ``jetStream.durable`` is not set."""
     name = f"herald-{event_source}-{event_name}"
@@ -422,6 +339,10 @@ class NATSSource:
     reconnects with ``connectionBackoff`` (default :data:`herald.core.backoff.DEFAULT_RECONNECT`),
     never giving up, and subscribes again. It logs one line per change of
     state (connected, lost, bus refusing/accepting), retries at DEBUG.
+    Authentication (:mod:`herald.core.nats_auth`) is checked when the source
+    is made, and its secrets are read again for every connection, so that a
+    server that refused them is retried with a rotated secret; a refusal is
+    logged naming the auth field, never the secret.
     """
 
     def __init__(
@@ -437,9 +358,9 @@ class NATSSource:
         self.owner = f"{context.event_source}/{context.event_name}"
         self._ready = asyncio.Event()
         self._bus_retry_delay = bus_retry_delay
-        self._options = connect_options(
-            config.auth, config.tls, context.secrets, f"nats.{context.event_name}"
-        )
+        self._where = f"spec.nats.{context.event_name}"
+        # Fail at start on what no reconnection could fix; each connection reads the secrets again.
+        self._connect_options()
         self._metadata = dict(config.metadata) if config.metadata else None
         self._json = bool(config.json_body)
         self._id_prefix = f"{context.event_source}:{context.event_name}:"
@@ -468,8 +389,8 @@ class NATSSource:
             lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             try:
                 client = await self._connect(lost)
-            except (OSError, TimeoutError, self._nats.errors.Error) as e:
-                problem = f"cannot connect to {url}: {_describe(e)}"
+            except (OSError, TimeoutError, ConfigError, self._nats.errors.Error) as e:
+                problem = self._connect_problem(url, e)
                 last_problem = self._trouble(problem, last_problem)
                 down_since = down_since or time.monotonic()
                 await asyncio.sleep(next(delays))
@@ -515,6 +436,17 @@ class NATSSource:
             log.debug("%s: %s; retrying", self.owner, problem)
         return problem
 
+    def _connect_options(self) -> dict[str, Any]:
+        """nats-py ``connect`` keywords for ``auth`` and ``tls``, secrets read now."""
+        return connect_options(self.config.auth, self.config.tls, self.context.secrets, self._where)
+
+    def _connect_problem(self, url: str, error: BaseException) -> str:
+        """What stopped a connection attempt, in words that never hold a secret."""
+        reason = refusal(error, self.config.auth, self._where)
+        if reason is not None:  # logged even right after a lost connection
+            return f"{url} {reason}"
+        return f"cannot connect to {url}: {_describe(error)}"
+
     def _describe_sub(self) -> str:
         subject = self.config.subject
         if self._jet is None:
@@ -557,6 +489,7 @@ class NATSSource:
             else:  # raised by this source's own message handler: a bug
                 log.error("%s: handling a message failed", self.owner, exc_info=e)
 
+        options = self._connect_options()
         client = self._nats.aio.client.Client()
         try:
             await client.connect(
@@ -572,7 +505,7 @@ class NATSSource:
                 max_outstanding_pings=3,
                 closed_cb=closed,
                 error_cb=error,
-                **self._options,
+                **options,
             )
         except BaseException:
             # nats-py leaves the socket of a refused attempt (bad credentials) open.

@@ -38,7 +38,6 @@ payload limit, or a parameter that breaks the spec are permanent (DLQ).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import time
 from collections.abc import Mapping
@@ -47,29 +46,14 @@ from typing import Any
 from pydantic import Field
 
 from bus.event import Event
-from herald.core.errors import (
-    ConfigError,
-    PermanentTriggerError,
-    SecretError,
-    TemporaryTriggerError,
-)
+from herald.core.errors import ConfigError, PermanentTriggerError, TemporaryTriggerError
 from herald.core.model import Spec
-from herald.core.refs import SecretKeySelector, SecretStore
-from herald.core.tls import BasicAuth, TLSConfig, client_ssl_context
+from herald.core.nats_auth import NATSAuth as NATSAuth  # part of this spec: importable here
+from herald.core.nats_auth import connect_options, refusal
+from herald.core.tls import TLSConfig
 from herald.core.urls import mask_url
 from triggers.base import TriggerContext
 from triggers.params import PayloadParameter, TriggerParameter, apply_to_spec, payload_bytes
-
-
-class NATSAuth(Spec):
-    """How to authenticate to the NATS server (at most one method is used)."""
-
-    basic: BasicAuth | None = Field(default=None, description="Username and password.")
-    token: SecretKeySelector | None = Field(default=None, description="Secret with a token.")
-    nkey: SecretKeySelector | None = Field(default=None, description="Secret with an NKey seed.")
-    credential: SecretKeySelector | None = Field(
-        default=None, description="Secret with a .creds file (JWT and seed)."
-    )
 
 
 class NATSTrigger(Spec):
@@ -126,8 +110,8 @@ class NATSTriggerRunner:
         self._name = f"{context.sensor}/{context.trigger}"
         self._auth = spec.auth
         self._tls = spec.tls
-        # Fail at start on what no firing could fix: a missing secret, no nkeys.
-        self._connect_options(spec.auth, spec.tls, context.secrets)
+        # Fail at start on what no firing could fix: a missing or malformed secret, no nkeys.
+        connect_options(spec.auth, spec.tls, context.secrets)
         self._client: Any = None
         self._url: str | None = None
         self._lock = asyncio.Lock()
@@ -215,7 +199,7 @@ class NATSTriggerRunner:
                 self._client = None
                 await _close_quietly(client, self._nats)
             try:
-                options = self._connect_options(self._auth, self._tls, self._context.secrets)
+                options = connect_options(self._auth, self._tls, self._context.secrets)
             except ConfigError as e:
                 raise PermanentTriggerError(f"{self._name}: {e}") from e
             fresh = self._nats.aio.client.Client()
@@ -233,10 +217,9 @@ class NATSTriggerRunner:
                 )
             except (OSError, TimeoutError, errors.Error) as e:
                 await _close_quietly(fresh, self._nats)
-                if _refused(e):
-                    raise PermanentTriggerError(
-                        f"{mask_url(url)} refused the credentials of nats.auth ({_describe(e)})"
-                    ) from e
+                reason = refusal(e, self._auth, "nats")
+                if reason is not None:
+                    raise PermanentTriggerError(f"{mask_url(url)} {reason}") from e
                 raise TemporaryTriggerError(
                     f"cannot connect to {mask_url(url)}: {_describe(e)}"
                 ) from e
@@ -251,42 +234,6 @@ class NATSTriggerRunner:
         if self._client is client:
             self._client = None
         await _close_quietly(client, self._nats)
-
-    def _connect_options(
-        self, auth: NATSAuth | None, tls: TLSConfig | None, secrets: SecretStore
-    ) -> dict[str, Any]:
-        """nats-py ``connect`` keywords for ``auth`` and ``tls`` (secrets read now)."""
-        options: dict[str, Any] = {}
-        try:
-            if tls is not None:
-                options["tls"] = client_ssl_context(tls, secrets)
-            if auth is None:
-                return options
-            if auth.basic is not None:
-                basic = auth.basic
-                options["user"] = (secrets.secret(basic.username) if basic.username else "") or ""
-                options["password"] = (
-                    secrets.secret(basic.password) if basic.password else ""
-                ) or ""
-            elif auth.token is not None:
-                options["token"] = secrets.secret(auth.token) or ""
-            elif auth.nkey is not None or auth.credential is not None:
-                kind = "nkey" if auth.nkey is not None else "credential"
-                if importlib.util.find_spec("nkeys") is None:
-                    raise ConfigError(
-                        f"auth.{kind} needs the nkeys package, which nats-py signs with: "
-                        "pip install 'nats-py[nkeys]' (or use basic or token auth)",
-                        path=f"nats.auth.{kind}",
-                    )
-                if auth.nkey is not None:
-                    options["nkeys_seed_str"] = (secrets.secret(auth.nkey) or "").strip()
-                else:
-                    assert auth.credential is not None
-                    raw = self._nats.aio.client.RawCredentials
-                    options["user_credentials"] = raw(secrets.secret(auth.credential) or "")
-        except SecretError as e:
-            raise ConfigError(str(e), path="nats.auth") from e
-        return options
 
 
 def _headers(events: Mapping[str, Event]) -> dict[str, str]:
@@ -310,16 +257,6 @@ async def _close_quietly(client: Any, nats: Any) -> None:
             await client.close()
     except (TimeoutError, OSError, nats.errors.Error) as e:
         _LOG.debug("closing a nats connection: %s", _describe(e))
-
-
-def _refused(error: BaseException) -> bool:
-    """Whether the server refused the connection's credentials (not a passing failure)."""
-    text = str(error).lower()
-    return (
-        type(error).__name__ == "AuthorizationError"
-        or "authorization violation" in text
-        or "authentication" in text
-    )
 
 
 def _describe(error: BaseException) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 import logging
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -576,30 +576,36 @@ async def test_wrong_credentials_keep_the_source_not_ready(
             auth={"token": {"name": "nats-auth", "key": "token"}},
         )
         async with running(source, collector.emit, wait_ready=False):
-            await until(lambda: "cannot connect" in caplog.text, "a warning")
+            await until(lambda: "refused the credentials" in caplog.text, "a warning")
             assert not source.ready.is_set()
     finally:
         await broker.close()
     assert "wrong" not in caplog.text  # the secret never reaches the log
+    refusals = [r for r in caplog.records if "refused the credentials" in r.getMessage()]
+    assert refusals[0].levelno == logging.WARNING
+    assert "spec.nats.example.auth.token" in refusals[0].getMessage()
+    assert all(r.levelno == logging.DEBUG for r in refusals[1:])  # retries are quiet
 
 
 @pytest.mark.parametrize("kind", ["nkey", "credential"])
-def test_nkey_auth_without_the_nkeys_package_is_a_config_error(tmp_path: Path, kind: str) -> None:
-    if importlib.util.find_spec("nkeys") is not None:
-        pytest.skip("nkeys is installed: nkey auth is available")
-    with pytest.raises(ConfigError, match=r"pip install 'nats-py\[nkeys\]'") as raised:
+def test_nkey_auth_without_the_nkeys_package_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.setitem(sys.modules, "nkeys", None)  # as if nats-py[nkeys] were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'herald\[nats\]'") as raised:
         make_source("nats://127.0.0.1:1", "x", auth={kind: {"name": "nats-auth", "key": "seed"}})
-    assert raised.value.path == f"nats.example.auth.{kind}"
+    assert raised.value.path == f"spec.nats.example.auth.{kind}"
 
 
 def test_missing_secret_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="not found") as raised:
         make_source(
             "nats://127.0.0.1:1",
             "x",
             secrets=SecretStore(secrets_dir=tmp_path),
             auth={"token": {"name": "absent", "key": "token"}},
         )
+    assert raised.value.path == "spec.nats.example.auth.token"
 
 
 def test_stream_position_reads_both_ack_subject_layouts() -> None:

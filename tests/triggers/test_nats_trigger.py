@@ -9,7 +9,6 @@ mqtt EventSources feeding nats triggers.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import signal
 import sys
 import uuid
@@ -294,18 +293,22 @@ async def test_authenticates_with_a_token_and_refused_credentials_are_permanent(
         await broker.close()
 
 
-def test_missing_secret_or_nkeys_fail_at_start(context: TriggerContext) -> None:
-    with pytest.raises(ConfigError, match="not found"):
+def test_missing_secret_or_nkeys_fail_at_start(
+    context: TriggerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="not found") as missing:
         NATSTriggerRunner(
             spec("nats://127.0.0.1:1", "x", auth={"token": {"name": "absent", "key": "t"}}),
             context,
         )
-    if importlib.util.find_spec("nkeys") is None:
-        with pytest.raises(ConfigError, match=r"pip install 'nats-py\[nkeys\]'"):
-            NATSTriggerRunner(
-                spec("nats://127.0.0.1:1", "x", auth={"nkey": {"name": "absent", "key": "s"}}),
-                context,
-            )
+    assert missing.value.path == "auth.token"  # the sensor puts the trigger's path before it
+    monkeypatch.setitem(sys.modules, "nkeys", None)  # as if nats-py[nkeys] were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'herald\[nats\]'") as no_nkeys:
+        NATSTriggerRunner(
+            spec("nats://127.0.0.1:1", "x", auth={"nkey": {"name": "absent", "key": "s"}}),
+            context,
+        )
+    assert no_nkeys.value.path == "auth.nkey"
 
 
 def test_registry_names_the_nats_trigger() -> None:
