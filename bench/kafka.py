@@ -34,12 +34,11 @@ import argparse
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass, field
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 
 from bench.cpus import CONSUMER_CPUS, OTHER_CPUS, pin
+from bench.window import Counter, payload
 from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources.kafka import MAX_BATCH, KafkaEventSource, KafkaSource
@@ -48,12 +47,6 @@ from tests.brokers.kafka import FAST_GROUP, KafkaBroker
 
 DEADLINE = 120.0
 TOPIC = "bench"
-
-
-def payload(seq: int, size: int) -> bytes:
-    """A JSON record value of about ``size`` bytes."""
-    head = orjson.dumps({"seq": seq, "pad": ""})
-    return orjson.dumps({"seq": seq, "pad": "x" * max(size - len(head), 0)})
 
 
 async def fill(bootstrap: str, count: int, size: int) -> None:
@@ -71,40 +64,6 @@ async def fill(bootstrap: str, count: int, size: int) -> None:
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-
-
-@dataclass
-class Counter:
-    """Counts records; the window's wall and CPU time."""
-
-    target: int
-    count: int = 0
-    first: float = 0.0
-    last: float = 0.0
-    cpu_first: float = 0.0
-    cpu_last: float = 0.0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def tick(self, n: int = 1) -> None:
-        now = time.perf_counter()
-        if not self.first:
-            self.first, self.cpu_first = now, time.process_time()
-        self.count += n
-        self.last = now
-        if self.count >= self.target:
-            self.cpu_last = time.process_time()
-            self.done.set()
-
-    @property
-    def rate(self) -> float:
-        seconds = self.last - self.first
-        return self.count / seconds if seconds > 0 else 0.0
-
-    @property
-    def cpu_us(self) -> float:
-        """CPU microseconds of this process per record over the window."""
-        end = self.cpu_last or time.process_time()
-        return (end - self.cpu_first) * 1e6 / self.count if self.count else float("nan")
 
 
 def group_consumer(bootstrap: str, prefix: str) -> AIOKafkaConsumer:

@@ -31,21 +31,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nats
-import orjson
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
 
 from bench.cpus import CONSUMER_CPUS, OTHER_CPUS, pin
+from bench.window import Counter, payload, wait_quiet
 from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources.nats import NATSEventsSource, NATSSource
@@ -54,12 +53,6 @@ from tests.brokers.nats import NatsServer
 
 STREAM = "BENCH"
 DEADLINE = 120
-
-
-def payload(seq: int, size: int) -> bytes:
-    """A JSON message of about ``size`` bytes."""
-    head = orjson.dumps({"seq": seq, "pad": ""})
-    return orjson.dumps({"seq": seq, "pad": "x" * max(size - len(head), 0)})
 
 
 # --------------------------------------------------------------------------- publisher
@@ -85,58 +78,6 @@ def start_publisher(url: str, subject: str, count: int, size: int) -> subprocess
 
 
 # --------------------------------------------------------------------------- consumers
-
-
-@dataclass
-class Counter:
-    """Counts deliveries; the window's wall and CPU time."""
-
-    target: int
-    count: int = 0
-    first: float = 0.0
-    last: float = 0.0
-    cpu_first: float = 0.0
-    cpu_last: float = 0.0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def start(self) -> None:
-        """Open the window now (else it opens with the first message)."""
-        self.first, self.cpu_first = time.perf_counter(), time.process_time()
-
-    def tick(self) -> None:
-        now = time.perf_counter()
-        if not self.first:
-            self.first, self.cpu_first = now, time.process_time()
-        self.count += 1
-        self.last = now
-        self.cpu_last = time.process_time() if self.count >= self.target else 0.0
-        if self.count >= self.target:
-            self.done.set()
-
-    @property
-    def rate(self) -> float:
-        seconds = self.last - self.first
-        return self.count / seconds if seconds > 0 else 0.0
-
-    @property
-    def cpu_us(self) -> float:
-        """CPU microseconds of this process per message over the window."""
-        end = self.cpu_last or time.process_time()
-        return (end - self.cpu_first) * 1e6 / self.count if self.count else float("nan")
-
-
-async def wait_quiet(counter: Counter, publisher: subprocess.Popen[bytes] | None) -> None:
-    """Until every message arrived, or the publisher is done and nothing came for a second."""
-    idle_since = time.monotonic()
-    seen = -1
-    while not counter.done.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(counter.done.wait(), 0.2)
-        if counter.count != seen:
-            seen, idle_since = counter.count, time.monotonic()
-        finished = publisher is None or publisher.poll() is not None
-        if finished and time.monotonic() - idle_since > 1.0:
-            return
 
 
 async def raw_core(url: str, subject: str, size: int, counter: Counter) -> None:
