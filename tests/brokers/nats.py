@@ -50,10 +50,15 @@ def nats_server_binary() -> str | None:
 class NatsServer:
     """One ``nats-server -js`` process on 127.0.0.1, restartable on the same port and store.
 
-    ``args`` are extra command-line options (``--user``, ``--auth``, ``--tls`` …).
+    ``args`` are extra command-line options (``--user``, ``--auth``, ``--tls`` …);
+    ``config`` is the text of a configuration file (``-c``) for what has no
+    option, such as nkey users or an operator with its accounts
+    (tests/brokers/nats_jwt.py makes those). Command-line options win over it.
     """
 
-    def __init__(self, store_dir: Path, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, store_dir: Path, args: Sequence[str] = (), *, config: str | None = None
+    ) -> None:
         binary = nats_server_binary()
         if binary is None:
             raise RuntimeError(
@@ -65,6 +70,7 @@ class NatsServer:
         self.port = free_port()
         self.monitor_port = free_port()
         self.args = tuple(args)
+        self.config = config
         self._process: asyncio.subprocess.Process | None = None
         self._log = store_dir / "nats-server.log"
 
@@ -87,6 +93,11 @@ class NatsServer:
         if self.running:
             raise RuntimeError("the NATS server is already running")
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        config: list[str] = []
+        if self.config is not None:
+            path = self.store_dir / "nats-server.conf"
+            path.write_text(self.config)
+            config = ["-c", str(path)]
         command = [
             self.binary,
             "-a", "127.0.0.1",
@@ -95,6 +106,7 @@ class NatsServer:
             "-js",
             "-sd", str(self.store_dir / "jetstream"),
             "-l", str(self._log),
+            *config,
             *self.args,
         ]  # fmt: skip
         self._process = await asyncio.create_subprocess_exec(

@@ -22,6 +22,7 @@ import nats
 import orjson
 import pytest
 from nats.aio.client import Client as NATSClient
+from nats.aio.client import RawCredentials
 from nats.js.api import ConsumerConfig, StreamConfig
 
 from bus.event import Event
@@ -39,6 +40,13 @@ from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.errors import BusError, ConfigError
 from herald.core.refs import SecretStore
 from tests.brokers.nats import NatsServer
+from tests.brokers.nats_jwt import (
+    TrustChain,
+    creds,
+    new_key,
+    nkey_server_config,
+    with_bad_signature,
+)
 from tests.eventsources.conftest import Certificate
 
 DEADLINE = 15.0
@@ -493,8 +501,43 @@ async def test_a_durable_that_reads_another_subject_is_refused(
 
 
 def put_secret(root: Path, name: str, key: str, value: str) -> None:
+    """Write a secret as Kubernetes updates a mounted one: whole, in one rename."""
     (root / name).mkdir(parents=True, exist_ok=True)
-    (root / name / key).write_text(value)
+    staged = root / name / f".{key}.new"
+    staged.write_text(value)
+    staged.replace(root / name / key)
+
+
+NKEY_REF = {"nkey": {"name": "nats-auth", "key": "seed"}}
+CREDS_REF = {"credential": {"name": "nats-auth", "key": "creds"}}
+
+
+async def assert_anonymous_refused(url: str) -> None:
+    """The server really requires authentication (so the source's success means something)."""
+    anonymous = NATSClient()
+    try:
+        with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+            await anonymous.connect(
+                url, allow_reconnect=False, max_reconnect_attempts=1, error_cb=_ignore_error
+            )
+    finally:
+        await anonymous.close()  # nats-py leaves a refused attempt's socket open
+
+
+async def _ignore_error(error: Exception) -> None:
+    """An error_cb for clients expected to fail (nats-py's default logs a traceback)."""
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "refused the credentials" in r.getMessage()]
+
+
+def assert_never_logged(caplog: pytest.LogCaptureFixture, *secrets: str) -> None:
+    """No secret in any log line of the test (every logger, every level, tracebacks too)."""
+    text = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert caplog.records, "something was logged"
+    for secret in secrets:
+        assert secret not in text
 
 
 @pytest.mark.parametrize("kind", ["basic", "token"])
@@ -585,6 +628,140 @@ async def test_wrong_credentials_keep_the_source_not_ready(
     assert refusals[0].levelno == logging.WARNING
     assert "spec.nats.example.auth.token" in refusals[0].getMessage()
     assert all(r.levelno == logging.DEBUG for r in refusals[1:])  # retries are quiet
+
+
+async def test_authenticates_with_an_nkey_seed(
+    tmp_path: Path, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    user = new_key("user")
+    secrets_dir = tmp_path / "secrets"
+    put_secret(secrets_dir, "nats-auth", "seed", f"{user.seed}\n")
+    broker = await NatsServer(tmp_path / "nkey", config=nkey_server_config(user.public)).start()
+    try:
+        await assert_anonymous_refused(broker.url)
+        source = make_source(
+            broker.url, "secured", secrets=SecretStore(secrets_dir=secrets_dir), auth=NKEY_REF
+        )
+        publisher = await nats.connect(broker.url, nkeys_seed_str=user.seed)
+        try:
+            async with running(source, collector.emit):
+                await publisher.publish("secured", b"signed with an nkey")
+                await collector.wait_for(1)
+        finally:
+            await publisher.close()
+    finally:
+        await broker.close()
+    assert base64.b64decode(collector.bodies()[0]) == b"signed with an nkey"
+    assert_never_logged(caplog, user.seed)
+
+
+async def test_a_wrong_nkey_seed_is_refused_retried_with_backoff_and_rotated_in(
+    tmp_path: Path, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Refused: not ready, a warning naming the field, retries; the rotated secret is used."""
+    caplog.set_level(logging.DEBUG)
+    admitted, stranger = new_key("user"), new_key("user")
+    secrets_dir = tmp_path / "secrets"
+    put_secret(secrets_dir, "nats-auth", "seed", stranger.seed)
+    broker = await NatsServer(tmp_path / "nkey", config=nkey_server_config(admitted.public)).start()
+    try:
+        source = make_source(
+            broker.url, "secured", secrets=SecretStore(secrets_dir=secrets_dir), auth=NKEY_REF
+        )
+        async with running(source, collector.emit, wait_ready=False) as task:
+            await until(lambda: len(refusals(caplog)) >= 3, "three refused attempts")
+            assert not source.ready.is_set()
+            assert not task.done()
+            put_secret(secrets_dir, "nats-auth", "seed", admitted.seed)  # rotated
+            await until(source.ready.is_set, "ready with the rotated secret")
+            publisher = await nats.connect(broker.url, nkeys_seed_str=admitted.seed)
+            try:
+                await publisher.publish("secured", b"after rotation")
+                await collector.wait_for(1)
+            finally:
+                await publisher.close()
+    finally:
+        await broker.close()
+    refused = refusals(caplog)
+    assert refused[0].levelno == logging.WARNING
+    assert all(r.levelno == logging.DEBUG for r in refused[1:])  # one warning, quiet retries
+    assert refused[0].getMessage() == (
+        f"{source.owner}: {broker.url} refused the credentials of "
+        "spec.nats.example.auth.nkey (nats: 'Authorization Violation'): check that secret; "
+        "retrying"
+    )
+    # connectionBackoff 20ms, x2: the attempts are spaced by at least 20 then 40 ms.
+    first, second, third = (r.created for r in refused[:3])
+    assert second - first >= 0.02
+    assert third - second >= 0.04
+    assert_never_logged(caplog, admitted.seed, stranger.seed)
+
+
+async def test_authenticates_with_a_credentials_file(
+    tmp_path: Path, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Operator/JWT mode: the server trusts the operator, which signed the user's account."""
+    caplog.set_level(logging.DEBUG)
+    chain = TrustChain.new()
+    secrets_dir = tmp_path / "secrets"
+    put_secret(secrets_dir, "nats-auth", "creds", chain.creds())
+    broker = await NatsServer(tmp_path / "jwt", config=chain.server_config()).start()
+    try:
+        await assert_anonymous_refused(broker.url)
+        source = make_source(
+            broker.url, "secured", secrets=SecretStore(secrets_dir=secrets_dir), auth=CREDS_REF
+        )
+        publisher = await nats.connect(broker.url, user_credentials=RawCredentials(chain.creds()))
+        try:
+            async with running(source, collector.emit):
+                await publisher.publish("secured", b"signed with a user JWT")
+                await collector.wait_for(1)
+        finally:
+            await publisher.close()
+    finally:
+        await broker.close()
+    assert base64.b64decode(collector.bodies()[0]) == b"signed with a user JWT"
+    assert_never_logged(caplog, chain.user.seed, chain.user_jwt)
+
+
+async def test_a_credentials_file_with_a_bad_signature_is_refused(
+    tmp_path: Path, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    chain = TrustChain.new()
+    forged = with_bad_signature(chain.user_jwt)
+    secrets_dir = tmp_path / "secrets"
+    put_secret(secrets_dir, "nats-auth", "creds", creds(forged, chain.user.seed))
+    broker = await NatsServer(tmp_path / "jwt", config=chain.server_config()).start()
+    try:
+        source = make_source(
+            broker.url, "secured", secrets=SecretStore(secrets_dir=secrets_dir), auth=CREDS_REF
+        )
+        async with running(source, collector.emit, wait_ready=False) as task:
+            await until(lambda: len(refusals(caplog)) >= 2, "refused, then retried")
+            assert not source.ready.is_set()
+            assert not task.done()
+    finally:
+        await broker.close()
+    message = refusals(caplog)[0].getMessage()
+    assert "refused the credentials of spec.nats.example.auth.credential" in message
+    assert_never_logged(caplog, chain.user.seed, forged, forged.rsplit(".", 1)[1])
+
+
+def test_a_malformed_seed_is_a_config_error_naming_the_field_not_the_seed(tmp_path: Path) -> None:
+    seed = new_key("user").seed
+    secrets_dir = tmp_path / "secrets"
+    put_secret(secrets_dir, "nats-auth", "seed", seed[:-2])
+    with pytest.raises(ConfigError, match="not an nkey seed") as raised:
+        make_source(
+            "nats://127.0.0.1:1",
+            "x",
+            secrets=SecretStore(secrets_dir=secrets_dir),
+            auth=NKEY_REF,
+        )
+    assert raised.value.path == "spec.nats.example.auth.nkey"
+    assert seed[:-2] not in str(raised.value)
 
 
 @pytest.mark.parametrize("kind", ["nkey", "credential"])

@@ -9,6 +9,7 @@ mqtt EventSources feeding nats triggers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 import uuid
@@ -22,14 +23,24 @@ import nats
 import orjson
 import pytest
 from nats.aio.client import Client as NATSClient
+from nats.aio.client import RawCredentials
 from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
 
 from bus.event import Event
 from herald.core.errors import ConfigError, PermanentTriggerError, TemporaryTriggerError
 from herald.core.refs import SecretStore
+from sensors.sensor import Sensor
+from sensors.spec import SensorSpec
 from tests.brokers.mqtt import MqttBroker
 from tests.brokers.nats import NatsServer, free_port
+from tests.brokers.nats_jwt import (
+    TrustChain,
+    creds,
+    new_key,
+    nkey_server_config,
+    with_bad_signature,
+)
 from triggers.base import Trigger, TriggerContext, factory
 from triggers.nats import EVENT_IDS_HEADER, MSG_ID_HEADER, NATSTrigger, NATSTriggerRunner
 
@@ -291,6 +302,124 @@ async def test_authenticates_with_a_token_and_refused_credentials_are_permanent(
         assert "nope" not in str(refused.value)
     finally:
         await broker.close()
+
+
+def put_secret(tmp_path: Path, key: str, value: str) -> dict[str, str]:
+    """Store ``value`` as secret ``nats/<key>`` of the ``context`` fixture; return its ref."""
+    folder = tmp_path / "secrets" / "nats"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / key).write_text(value)
+    return {"name": "nats", "key": key}
+
+
+def no_secret_in(error: BaseException, caplog: pytest.LogCaptureFixture, *secrets: str) -> None:
+    """None of ``secrets`` in the error, the errors it was raised from, or any log line."""
+    texts = [caplog.text]
+    cause: BaseException | None = error
+    while cause is not None:
+        texts.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    for secret in secrets:
+        assert all(secret not in text for text in texts)
+
+
+async def test_authenticates_with_an_nkey_and_a_refused_seed_is_permanent(
+    tmp_path: Path,
+    context: TriggerContext,
+    runners: list[NATSTriggerRunner],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    admitted, stranger = new_key("user"), new_key("user")
+    broker = await NatsServer(tmp_path / "nkey", config=nkey_server_config(admitted.public)).start()
+    try:
+        subscriber = await nats.connect(broker.url, nkeys_seed_str=admitted.seed)
+        try:
+            received = await subscribe(subscriber, "secured")
+            good = spec(
+                broker.url, "secured", auth={"nkey": put_secret(tmp_path, "seed", admitted.seed)}
+            )
+            outcome = await make(runners, good, context).fire(good, EVENTS)
+            msg = await asyncio.wait_for(received.get(), DEADLINE)
+        finally:
+            await subscriber.close()
+        bad = spec(
+            broker.url, "secured", auth={"nkey": put_secret(tmp_path, "other", stranger.seed)}
+        )
+        with pytest.raises(PermanentTriggerError) as refused:
+            await make(runners, bad, context).fire(bad, EVENTS)
+    finally:
+        await broker.close()
+    assert outcome.startswith("published to secured")
+    assert orjson.loads(msg.data) == {"name": "build-42", "count": 3}
+    assert str(refused.value) == (
+        f"{broker.url} refused the credentials of nats.auth.nkey "
+        "(nats: 'Authorization Violation'): check that secret"
+    )
+    no_secret_in(refused.value, caplog, admitted.seed, stranger.seed)
+
+
+async def test_authenticates_with_a_credentials_file_and_a_forged_one_is_permanent(
+    tmp_path: Path,
+    context: TriggerContext,
+    runners: list[NATSTriggerRunner],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    chain = TrustChain.new()
+    forged = with_bad_signature(chain.user_jwt)
+    broker = await NatsServer(tmp_path / "jwt", config=chain.server_config()).start()
+    try:
+        subscriber = await nats.connect(broker.url, user_credentials=RawCredentials(chain.creds()))
+        try:
+            received = await subscribe(subscriber, "secured")
+            good = spec(
+                broker.url,
+                "secured",
+                auth={"credential": put_secret(tmp_path, "creds", chain.creds())},
+            )
+            await make(runners, good, context).fire(good, EVENTS)
+            msg = await asyncio.wait_for(received.get(), DEADLINE)
+        finally:
+            await subscriber.close()
+        text = creds(forged, chain.user.seed)
+        bad = spec(broker.url, "secured", auth={"credential": put_secret(tmp_path, "forged", text)})
+        with pytest.raises(
+            PermanentTriggerError, match=r"refused the credentials of nats\.auth\.credential "
+        ) as refused:
+            await make(runners, bad, context).fire(bad, EVENTS)
+    finally:
+        await broker.close()
+    assert orjson.loads(msg.data) == {"name": "build-42", "count": 3}
+    no_secret_in(refused.value, caplog, chain.user.seed, chain.user_jwt, forged)
+
+
+def test_a_malformed_seed_fails_the_sensor_at_the_trigger_field(tmp_path: Path) -> None:
+    seed = new_key("user").seed
+    broken = seed[:20] + seed[21:]
+    store = SecretStore(secrets_dir=tmp_path / "secrets")
+    sensor = SensorSpec.model_validate(
+        {
+            "dependencies": [{"name": "dep", "eventSourceName": "es", "eventName": "e"}],
+            "triggers": [
+                {
+                    "template": {
+                        "name": "out",
+                        "nats": {
+                            "url": "nats://127.0.0.1:1",
+                            "subject": "x",
+                            "payload": [],
+                            "auth": {"nkey": put_secret(tmp_path, "seed", broken)},
+                        },
+                    }
+                }
+            ],
+        }
+    )
+    with pytest.raises(ConfigError, match="not an nkey seed") as raised:
+        Sensor("s", sensor, lambda t: TriggerContext(sensor="s", trigger=t, secrets=store))
+    assert raised.value.path == "spec.triggers[0].template.nats.auth.nkey"
+    assert broken not in str(raised.value)
 
 
 def test_missing_secret_or_nkeys_fail_at_start(
