@@ -12,39 +12,38 @@ amqtt needs to keep their sessions while they are away.
 
 ``HERALD_TEST_MQTT_BROKER=amqtt`` (or ``mosquitto``) forces one broker, to
 exercise the fallback on a machine that has Mosquitto.
+
+``websocket_path`` adds a listener for MQTT over websockets
+(:attr:`MqttBroker.ws_url`, ``wss://`` with ``tls``) that upgrades only at
+that path, as real brokers and their proxies do. It always runs amqtt
+(tests/brokers/amqtt_ws.py), with or without Mosquitto on the machine:
+Mosquitto does not route by path, and Debian's build may have no websockets at
+all (2.0.11 "Unable to start any listening sockets" on ``protocol
+websockets``), so a test would behave differently from machine to machine.
+
+The process itself (start, readiness deadline, SIGTERM/SIGKILL, log tail) is
+:class:`tests.brokers.process.BrokerProcess`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import os
 import pwd
 import secrets
 import shutil
-import signal
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-START_DEADLINE = 15.0
-"""Seconds the broker may take to start (or stop) before the helper gives up."""
+from tests.brokers.process import BrokerProcess, accepts_connections, free_port
 
 BrokerKind = Literal["mosquitto", "amqtt"]
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+AMQTT_WEBSOCKETS = Path(__file__).with_name("amqtt_ws.py")
+"""The script that runs amqtt with a websocket listener at one path."""
 
 
 def mosquitto_binary() -> str | None:
@@ -71,11 +70,13 @@ def _password_line(user: str, password: str) -> str:
 
 
 class MqttBroker:
-    """One MQTT broker process on 127.0.0.1, restartable on the same port.
+    """One MQTT broker process on 127.0.0.1, restartable on the same port(s).
 
     ``users`` (name -> password) turns off anonymous access (Mosquitto only);
-    ``tls`` (certificate file, key file) makes the listener speak TLS only
-    (:attr:`url` then says ``ssl://``).
+    ``tls`` (certificate file, key file) makes the listeners speak TLS only
+    (:attr:`url` then says ``ssl://``, :attr:`ws_url` ``wss://``);
+    ``websocket_path`` (e.g. ``"/mqtt"``) adds a websocket listener that
+    upgrades at that path only (amqtt only, see the module docstring).
     """
 
     def __init__(
@@ -85,16 +86,24 @@ class MqttBroker:
         kind: BrokerKind | None = None,
         users: Mapping[str, str] | None = None,
         tls: tuple[Path, Path] | None = None,
+        websocket_path: str | None = None,
     ) -> None:
+        if websocket_path is not None:
+            if kind == "mosquitto":
+                raise RuntimeError("a websocket listener at one path needs amqtt")
+            if not websocket_path.startswith("/"):
+                raise ValueError(f"websocket_path {websocket_path!r} must start with /")
+            kind = "amqtt"
         self.kind: BrokerKind = kind or broker_kind()
         self.workdir = workdir
         self.port = free_port()
         self.users = dict(users or {})
         self.tls = tls
+        self.websocket_path = websocket_path
+        self.ws_port = free_port() if websocket_path is not None else None
         if self.users and self.kind != "mosquitto":
             raise RuntimeError("broker users need Mosquitto")
-        self._process: asyncio.subprocess.Process | None = None
-        self._log = workdir / f"{self.kind}.log"
+        self._process = BrokerProcess(self.kind, workdir / f"{self.kind}.log")
 
     @property
     def url(self) -> str:
@@ -102,6 +111,15 @@ class MqttBroker:
         user = f"{self.username}@" if self.username else ""
         scheme = "ssl" if self.tls else "tcp"
         return f"{scheme}://{user}127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """The websocket URL, ``ws://<username>@127.0.0.1:<ws_port><websocket_path>``."""
+        if self.ws_port is None or self.websocket_path is None:
+            raise RuntimeError("this broker has no websocket listener: pass websocket_path")
+        user = f"{self.username}@" if self.username else ""
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{user}127.0.0.1:{self.ws_port}{self.websocket_path}"
 
     @property
     def username(self) -> str | None:
@@ -121,40 +139,23 @@ class MqttBroker:
     @property
     def pid(self) -> int | None:
         """The broker's process id while it runs (benchmarks pin it to a CPU)."""
-        return self._process.pid if self.running and self._process is not None else None
+        return self._process.pid
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
+        return self._process.running
 
     async def start(self) -> MqttBroker:
-        """Start the broker and return once it accepts connections."""
-        if self.running:
-            raise RuntimeError("the MQTT broker is already running")
+        """Start the broker and return once every listener accepts connections."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         command = self._mosquitto() if self.kind == "mosquitto" else self._amqtt()
-        log = self._log.open("ab")
-        try:
-            self._process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
-            )
-        finally:
-            log.close()
-        await self._wait_listening()
+        ports = [self.port] if self.ws_port is None else [self.port, self.ws_port]
+        await self._process.start(command, lambda: accepts_connections(ports))
         return self
 
     async def stop(self, *, kill: bool = False) -> None:
         """Stop the broker (SIGTERM: Mosquitto saves its sessions; SIGKILL with ``kill``)."""
-        process = self._process
-        self._process = None
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), START_DEADLINE)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await self._process.stop(kill=kill)
 
     async def restart(self, *, kill: bool = False) -> None:
         """Stop, then start on the same port (and, for Mosquitto, the same store)."""
@@ -215,34 +216,11 @@ class MqttBroker:
             "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
             "    allow_anonymous: false\n"
         )
-        script = "from amqtt.scripts.broker_script import main; main()"
-        return [sys.executable, "-c", script, "-c", str(config)]
-
-    async def _wait_listening(self) -> None:
-        deadline = time.monotonic() + START_DEADLINE
-        while True:
-            process = self._process
-            assert process is not None
-            if process.returncode is not None:
-                raise RuntimeError(f"{self.kind} exited with {process.returncode}: {self._tail()}")
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                if time.monotonic() > deadline:
-                    await self.stop(kill=True)
-                    raise RuntimeError(
-                        f"{self.kind} not listening within {START_DEADLINE}s: {self._tail()}"
-                    ) from None
-                await asyncio.sleep(0.02)
-                continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return
-
-    def _tail(self) -> str:
-        try:
-            lines = self._log.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return " | ".join(lines[-5:])
+        if self.ws_port is None or self.websocket_path is None:
+            script = "from amqtt.scripts.broker_script import main; main()"
+            return [sys.executable, "-c", script, "-c", str(config)]
+        websockets = ["--port", str(self.ws_port), "--path", self.websocket_path]
+        if self.tls:
+            websockets += ["--certfile", str(self.tls[0]), "--keyfile", str(self.tls[1])]
+        # -P: the script's folder (tests/brokers, with its nats.py, kafka.py …) stays off sys.path.
+        return [sys.executable, "-P", str(AMQTT_WEBSOCKETS), str(config), *websockets]
