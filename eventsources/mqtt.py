@@ -5,6 +5,11 @@ once). Two Herald extensions go beyond Argo: ``qos: 1`` subscribes at least
 once (the PUBACK is sent only after the bus has the event), and
 ``cleanSession: false`` keeps the broker-side session, so that QoS 1 messages
 published while the source is down are delivered when it reconnects.
+
+Broker URLs are those of Argo's paho.mqtt.golang client: ``tcp://`` (also
+``mqtt://``), ``ssl://``/``tls://``/``mqtts://`` for TLS, and MQTT over
+websockets with ``ws://host:port/path`` and, over TLS, ``wss://``; the
+websocket request goes to the URL's path and query, as paho sends them.
 """
 
 from __future__ import annotations
@@ -147,6 +152,7 @@ class BrokerAddress:
     transport: Literal["tcp", "websockets"]
     tls: bool
     path: str | None
+    """The websocket request target (path and query); ``None`` over plain TCP."""
     username: str | None
     password: str | None
 
@@ -162,12 +168,13 @@ class BrokerAddress:
         except ValueError as e:
             raise ConfigError(f"url {mask_url(url)!r}: {e}", path="url") from e
         websockets = scheme in ("ws", "wss")
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return cls(
             host=parts.hostname,
             port=port,
             transport="websockets" if websockets else "tcp",
             tls=scheme in _TLS_SCHEMES,
-            path=(parts.path or "/") if websockets else None,
+            path=target if websockets else None,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
         )
@@ -274,7 +281,7 @@ class MQTTSource:
         self._ready = asyncio.Event()
         self._bus_retry_delay = bus_retry_delay
         self._address = BrokerAddress.parse(config.url)
-        self._url = mask_url(config.url)
+        self._url = _loggable_url(config.url)
         self._username, self._password = self._address.username, self._address.password
         if config.auth is not None:
             secrets = context.secrets
@@ -287,6 +294,8 @@ class MQTTSource:
             self._tls = client_ssl_context(config.tls, context.secrets)
         elif self._address.tls:
             self._tls = ssl.create_default_context()
+        if self._tls is not None:
+            self._tls.sslsocket_class = _ClosedOnFailedHandshake
         self._clean = config.clean_session is not False
         self._qos = config.qos
         self._json = bool(config.json_body)
@@ -348,16 +357,36 @@ class MQTTSource:
                     )
                     down_since, last_problem = time.monotonic(), "lost"
                 else:
-                    problem = f"cannot connect to {self._url}: {_describe(e)}"
+                    problem = f"cannot connect to {self._url}: {self._connect_problem(e)}"
                     if problem != last_problem and last_problem != "lost":
                         log.warning("%s: %s; retrying", self.owner, problem)
                     else:
                         log.debug("%s: %s; retrying", self.owner, problem)
                     last_problem = problem
                     down_since = down_since or time.monotonic()
-                await asyncio.sleep(next(delays))
             finally:
                 self._ready.clear()
+            # Outside the except block, so that the error (and the socket of a failed
+            # connect that paho-mqtt leaves in its traceback) is released before the wait.
+            await asyncio.sleep(next(delays))
+
+    def _connect_problem(self, error: BaseException) -> str:
+        """Why a connection failed, with the likely fix when a websocket upgrade was refused.
+
+        A server answers a websocket request at a path it does not serve with
+        an HTTP error (404 mostly); paho reports only "WebSocket handshake
+        error", and aiomqtt keeps only that text.
+        """
+        text = _describe(error)
+        target = self._address.path
+        if target is None or "WebSocket handshake" not in text:
+            return text
+        path = target.partition("?")[0]  # as in _loggable_url: a query may carry a token
+        return (
+            f"the server did not accept MQTT over websockets at path {path!r} "
+            f"({text}): check the path in url (brokers serve it at their own path, "
+            "often /mqtt) and that the port is the broker's websocket listener"
+        )
 
     def _client(self) -> aiomqtt.Client:
         address = self._address
@@ -484,6 +513,22 @@ class MQTTSource:
             return
 
 
+class _ClosedOnFailedHandshake(ssl.SSLSocket):
+    """A TLS socket that closes itself when its handshake fails.
+
+    paho-mqtt leaves the socket of a failed TLS handshake open for the garbage
+    collector to find; a source retrying against a broker whose certificate
+    it does not trust would hold a descriptor per attempt until then.
+    """
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
 async def _finish(task: asyncio.Task[None]) -> None:
     """Cancel ``task`` if it still runs and wait for it; what it raised was already seen."""
     if not task.done():
@@ -502,6 +547,13 @@ def _paho(client: aiomqtt.Client) -> paho.Client:
             "does not offer: install aiomqtt 2.x with paho-mqtt >= 2.0"
         )
     return inner  # type: ignore[no-any-return]
+
+
+def _loggable_url(url: str) -> str:
+    """``url`` for logs: credentials masked, and any query (a websocket URL may carry a token)."""
+    masked = mask_url(url)
+    base, query_mark, _ = masked.partition("?")
+    return f"{base}?***" if query_mark else masked
 
 
 def _describe(error: BaseException) -> str:

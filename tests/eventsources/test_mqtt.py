@@ -1,6 +1,8 @@
 """The mqtt source against a real MQTT broker (Mosquitto, else amqtt) and a memory bus.
 
-Each test starts its own broker on a free port (tests/brokers/mqtt.py),
+Each test starts its own broker on a free port (tests/brokers/mqtt.py;
+the websocket tests always run amqtt, whose websocket listener answers at one
+path only, so they behave the same with or without Mosquitto installed),
 publishes with aiomqtt and counts what reached the bus. Fault tests stop the
 broker in the middle of a stream and start it again on the same port. Every
 wait is on a condition with a deadline.
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -163,6 +166,7 @@ async def publish(
     *,
     username: str | None = None,
     password: str | None = None,
+    tls_context: ssl.SSLContext | None = None,
 ) -> None:
     """Publish ``payloads`` in order; QoS 1 returns once the broker acknowledged each."""
     async with aiomqtt.Client(
@@ -171,6 +175,7 @@ async def publish(
         identifier=unique("pub"),
         username=username or broker.username,
         password=password,
+        tls_context=tls_context,
     ) as pub:
         for payload in payloads:
             await pub.publish(topic, payload, qos=qos)
@@ -459,6 +464,120 @@ async def test_tls_with_a_ca_from_a_secret(
     assert collector.payloads() == [b"over tls"]
 
 
+# ---------------------------------------------------------------------------------------
+# MQTT over websockets (ws://, wss://)
+
+WS_PATH = "/herald/mqtt"
+"""Not paho's default (/mqtt): a source that dropped the URL's path would not connect."""
+
+
+@pytest.mark.parametrize("query", ["", "?token=s3cret"], ids=["path", "path-and-query"])
+async def test_messages_arrive_over_websockets_with_argo_shape(
+    tmp_path: Path, collector: Collector, query: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="herald.source.mqtt")
+    server = await MqttBroker(tmp_path / "ws", websocket_path=WS_PATH).start()
+    try:
+        assert server.ws_url.startswith("ws://")
+        topic = unique("ws")
+        source = make_source(server.ws_url + query, f"{topic}/+", qos=1, metadata={"via": "ws"})
+        async with running(source, collector.emit):
+            await publish(server, f"{topic}/a", [b"over", b"websockets"], qos=1)
+            await collector.wait_for(2)
+    finally:
+        await server.close()
+    assert collector.payloads() == [b"over", b"websockets"]
+    first = collector.published[0]
+    assert (first.source, first.type, first.subject) == (
+        source.context.event_source,
+        "mqtt",
+        "example",
+    )
+    assert set(first.data) == {"topic", "messageId", "body", "metadata"}
+    assert first.data["topic"] == f"{topic}/a"
+    assert first.data["body"] == b64(b"over")
+    assert first.data["metadata"] == {"via": "ws"}
+    assert isinstance(first.data["messageId"], int)
+    assert first.data["messageId"] > 0
+    assert f"on ws://***@127.0.0.1:{server.ws_port}{WS_PATH}" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
+async def test_a_wrong_websocket_path_is_a_clear_error_and_the_source_waits(
+    tmp_path: Path, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="herald.source.mqtt")
+    server = await MqttBroker(tmp_path / "ws", websocket_path="/mqtt").start()
+    wrong = server.ws_url.removesuffix("/mqtt") + "/not-mqtt"
+    source = make_source(wrong, "anything")
+    try:
+        async with running(source, collector.emit, wait_ready=False) as task:
+            await until(lambda: "cannot connect" in caplog.text, "a warning about the path")
+            # Retries go on (at DEBUG) until the url is fixed: neither ready nor crashed.
+            await until(
+                lambda: sum("cannot connect" in r.getMessage() for r in caplog.records) >= 3,
+                "two more attempts",
+            )
+            assert not source.ready.is_set()
+            assert not task.done()
+    finally:
+        await server.close()
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "cannot connect" in r.getMessage()
+    ]
+    assert len(warnings) == 1
+    assert "at path '/not-mqtt'" in warnings[0]
+    assert "check the path in url" in warnings[0]
+
+
+async def test_wss_with_a_ca_from_a_secret(
+    tmp_path: Path, collector: Collector, certificate: Certificate
+) -> None:
+    key = tmp_path / "server.key"
+    key.write_bytes(certificate.key)
+    server = MqttBroker(tmp_path / "wss", tls=(certificate.cert_path, key), websocket_path=WS_PATH)
+    await server.start()
+    secrets_dir = tmp_path / "secrets"
+    put_secret(secrets_dir, "mqtt-tls", "ca.crt", certificate.cert.decode())
+    try:
+        assert server.ws_url.startswith("wss://")
+        source = make_source(
+            server.ws_url,
+            "secured",
+            secrets=SecretStore(secrets_dir=secrets_dir),
+            tls={"caCertSecret": {"name": "mqtt-tls", "key": "ca.crt"}},
+        )
+        async with running(source, collector.emit):
+            await publish(
+                server, "secured", [b"over wss"], qos=1, tls_context=certificate.client_context()
+            )
+            await collector.wait_for(1)
+    finally:
+        await server.close()
+    assert collector.payloads() == [b"over wss"]
+
+
+async def test_wss_verifies_the_broker_certificate_without_tls_config(
+    tmp_path: Path, collector: Collector, certificate: Certificate, caplog: pytest.LogCaptureFixture
+) -> None:
+    """wss:// alone is TLS with the system's CAs: a self-signed broker is not trusted."""
+    key = tmp_path / "server.key"
+    key.write_bytes(certificate.key)
+    server = MqttBroker(tmp_path / "wss", tls=(certificate.cert_path, key), websocket_path=WS_PATH)
+    await server.start()
+    source = make_source(server.ws_url, "secured")
+    try:
+        async with running(source, collector.emit, wait_ready=False) as task:
+            await until(lambda: "cannot connect" in caplog.text, "a warning about the certificate")
+            assert not source.ready.is_set()
+            assert not task.done()
+    finally:
+        await server.close()
+    assert "certificate verify failed" in caplog.text
+
+
 def test_broker_urls_parse_as_paho_reads_them() -> None:
     tcp = BrokerAddress.parse("tcp://broker:1884")
     assert (tcp.host, tcp.port, tcp.transport, tcp.tls) == ("broker", 1884, "tcp", False)
@@ -468,6 +587,10 @@ def test_broker_urls_parse_as_paho_reads_them() -> None:
     ws = BrokerAddress.parse("wss://user:p%40ss@broker/mqtt")
     assert (ws.transport, ws.tls, ws.port, ws.path) == ("websockets", True, 443, "/mqtt")
     assert (ws.username, ws.password) == ("user", "p@ss")
+    plain = BrokerAddress.parse("ws://broker")
+    assert (plain.transport, plain.tls, plain.port, plain.path) == ("websockets", False, 80, "/")
+    assert BrokerAddress.parse("ws://broker:9001/mqtt?x=1&y=2").path == "/mqtt?x=1&y=2"
+    assert tcp.path is None
 
 
 def test_missing_secret_is_a_config_error(tmp_path: Path) -> None:
