@@ -532,6 +532,35 @@ def refusals(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if "refused the credentials" in r.getMessage()]
 
 
+def secured(url: str, secrets_dir: Path, **spec: Any) -> NATSSource:
+    """A source of subject ``secured`` whose secrets are in ``secrets_dir``."""
+    return make_source(url, "secured", secrets=SecretStore(secrets_dir=secrets_dir), **spec)
+
+
+async def receives(
+    source: NATSSource, collector: Collector, url: str, payload: bytes, **client: Any
+) -> None:
+    """The running ``source`` gets ``payload`` published by a client connected with ``client``."""
+    publisher = await nats.connect(url, **client)
+    try:
+        async with running(source, collector.emit):
+            await publisher.publish("secured", payload)
+            await collector.wait_for(1)
+    finally:
+        await publisher.close()
+    assert base64.b64decode(collector.bodies()[-1]) == payload
+
+
+async def keeps_refusing(
+    source: NATSSource, collector: Collector, caplog: pytest.LogCaptureFixture, times: int
+) -> None:
+    """The ``source`` is refused ``times`` times, stays not ready, and keeps running."""
+    async with running(source, collector.emit, wait_ready=False) as task:
+        await until(lambda: len(refusals(caplog)) >= times, f"{times} refused attempts")
+        assert not source.ready.is_set()
+        assert not task.done()
+
+
 def assert_never_logged(caplog: pytest.LogCaptureFixture, *secrets: str) -> None:
     """No secret in any log line of the test (every logger, every level, tracebacks too)."""
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
@@ -561,18 +590,11 @@ async def test_authenticates_with_basic_or_token(
             if kind == "basic"
             else {"token": {"name": "nats-auth", "key": "token"}}
         )
-        store = SecretStore(secrets_dir=secrets_dir)
-        source = make_source(broker.url, "secured", secrets=store, auth=auth)
+        source = secured(broker.url, secrets_dir, auth=auth)
         credentials: dict[str, Any] = (
             {"user": "herald", "password": "s3cret"} if kind == "basic" else {"token": "t0ken"}
         )
-        publisher = await nats.connect(broker.url, **credentials)
-        try:
-            async with running(source, collector.emit):
-                await publisher.publish("secured", b"hi")
-                await collector.wait_for(1)
-        finally:
-            await publisher.close()
+        await receives(source, collector, broker.url, b"hi", **credentials)
     finally:
         await broker.close()
 
@@ -587,47 +609,33 @@ async def test_tls_with_a_ca_from_a_secret(
     args = ["--tls", "--tlscert", str(certificate.cert_path), "--tlskey", str(key)]
     broker = await NatsServer(tmp_path / "tls", args).start()
     try:
-        source = make_source(
-            broker.url,
-            "secured",
-            secrets=SecretStore(secrets_dir=secrets_dir),
-            tls={"caCertSecret": {"name": "nats-tls", "key": "ca.crt"}},
+        source = secured(
+            broker.url, secrets_dir, tls={"caCertSecret": {"name": "nats-tls", "key": "ca.crt"}}
         )
-        publisher = await nats.connect(broker.url, tls=certificate.client_context())
-        try:
-            async with running(source, collector.emit):
-                await publisher.publish("secured", b"over tls")
-                await collector.wait_for(1)
-        finally:
-            await publisher.close()
+        await receives(source, collector, broker.url, b"over tls", tls=certificate.client_context())
     finally:
         await broker.close()
-    assert base64.b64decode(collector.bodies()[0]) == b"over tls"
 
 
 async def test_wrong_credentials_keep_the_source_not_ready(
     tmp_path: Path, collector: Collector, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     secrets_dir = tmp_path / "secrets"
     put_secret(secrets_dir, "nats-auth", "token", "wrong")
     broker = await NatsServer(tmp_path / "auth", ["--auth", "right"]).start()
     try:
-        source = make_source(
-            broker.url,
-            "secured",
-            secrets=SecretStore(secrets_dir=secrets_dir),
-            auth={"token": {"name": "nats-auth", "key": "token"}},
+        source = secured(
+            broker.url, secrets_dir, auth={"token": {"name": "nats-auth", "key": "token"}}
         )
-        async with running(source, collector.emit, wait_ready=False):
-            await until(lambda: "refused the credentials" in caplog.text, "a warning")
-            assert not source.ready.is_set()
+        await keeps_refusing(source, collector, caplog, 2)
     finally:
         await broker.close()
-    assert "wrong" not in caplog.text  # the secret never reaches the log
-    refusals = [r for r in caplog.records if "refused the credentials" in r.getMessage()]
-    assert refusals[0].levelno == logging.WARNING
-    assert "spec.nats.example.auth.token" in refusals[0].getMessage()
-    assert all(r.levelno == logging.DEBUG for r in refusals[1:])  # retries are quiet
+    assert_never_logged(caplog, "wrong")
+    refused = refusals(caplog)
+    assert refused[0].levelno == logging.WARNING
+    assert "spec.nats.example.auth.token" in refused[0].getMessage()
+    assert all(r.levelno == logging.DEBUG for r in refused[1:])  # retries are quiet
 
 
 async def test_authenticates_with_an_nkey_seed(
@@ -640,19 +648,10 @@ async def test_authenticates_with_an_nkey_seed(
     broker = await NatsServer(tmp_path / "nkey", config=nkey_server_config(user.public)).start()
     try:
         await assert_anonymous_refused(broker.url)
-        source = make_source(
-            broker.url, "secured", secrets=SecretStore(secrets_dir=secrets_dir), auth=NKEY_REF
-        )
-        publisher = await nats.connect(broker.url, nkeys_seed_str=user.seed)
-        try:
-            async with running(source, collector.emit):
-                await publisher.publish("secured", b"signed with an nkey")
-                await collector.wait_for(1)
-        finally:
-            await publisher.close()
+        source = secured(broker.url, secrets_dir, auth=NKEY_REF)
+        await receives(source, collector, broker.url, b"nkey", nkeys_seed_str=user.seed)
     finally:
         await broker.close()
-    assert base64.b64decode(collector.bodies()[0]) == b"signed with an nkey"
     assert_never_logged(caplog, user.seed)
 
 
@@ -666,21 +665,19 @@ async def test_a_wrong_nkey_seed_is_refused_retried_with_backoff_and_rotated_in(
     put_secret(secrets_dir, "nats-auth", "seed", stranger.seed)
     broker = await NatsServer(tmp_path / "nkey", config=nkey_server_config(admitted.public)).start()
     try:
-        source = make_source(
-            broker.url, "secured", secrets=SecretStore(secrets_dir=secrets_dir), auth=NKEY_REF
-        )
-        async with running(source, collector.emit, wait_ready=False) as task:
-            await until(lambda: len(refusals(caplog)) >= 3, "three refused attempts")
-            assert not source.ready.is_set()
-            assert not task.done()
-            put_secret(secrets_dir, "nats-auth", "seed", admitted.seed)  # rotated
-            await until(source.ready.is_set, "ready with the rotated secret")
-            publisher = await nats.connect(broker.url, nkeys_seed_str=admitted.seed)
-            try:
+        source = secured(broker.url, secrets_dir, auth=NKEY_REF)
+        publisher = await nats.connect(broker.url, nkeys_seed_str=admitted.seed)
+        try:
+            async with running(source, collector.emit, wait_ready=False) as task:
+                await until(lambda: len(refusals(caplog)) >= 3, "three refused attempts")
+                assert not source.ready.is_set()
+                assert not task.done()
+                put_secret(secrets_dir, "nats-auth", "seed", admitted.seed)  # rotated
+                await until(source.ready.is_set, "ready with the rotated secret, still running")
                 await publisher.publish("secured", b"after rotation")
                 await collector.wait_for(1)
-            finally:
-                await publisher.close()
+        finally:
+            await publisher.close()
     finally:
         await broker.close()
     refused = refusals(caplog)
@@ -709,19 +706,11 @@ async def test_authenticates_with_a_credentials_file(
     broker = await NatsServer(tmp_path / "jwt", config=chain.server_config()).start()
     try:
         await assert_anonymous_refused(broker.url)
-        source = make_source(
-            broker.url, "secured", secrets=SecretStore(secrets_dir=secrets_dir), auth=CREDS_REF
-        )
-        publisher = await nats.connect(broker.url, user_credentials=RawCredentials(chain.creds()))
-        try:
-            async with running(source, collector.emit):
-                await publisher.publish("secured", b"signed with a user JWT")
-                await collector.wait_for(1)
-        finally:
-            await publisher.close()
+        source = secured(broker.url, secrets_dir, auth=CREDS_REF)
+        publisher = RawCredentials(chain.creds())
+        await receives(source, collector, broker.url, b"jwt", user_credentials=publisher)
     finally:
         await broker.close()
-    assert base64.b64decode(collector.bodies()[0]) == b"signed with a user JWT"
     assert_never_logged(caplog, chain.user.seed, chain.user_jwt)
 
 
@@ -735,13 +724,7 @@ async def test_a_credentials_file_with_a_bad_signature_is_refused(
     put_secret(secrets_dir, "nats-auth", "creds", creds(forged, chain.user.seed))
     broker = await NatsServer(tmp_path / "jwt", config=chain.server_config()).start()
     try:
-        source = make_source(
-            broker.url, "secured", secrets=SecretStore(secrets_dir=secrets_dir), auth=CREDS_REF
-        )
-        async with running(source, collector.emit, wait_ready=False) as task:
-            await until(lambda: len(refusals(caplog)) >= 2, "refused, then retried")
-            assert not source.ready.is_set()
-            assert not task.done()
+        await keeps_refusing(secured(broker.url, secrets_dir, auth=CREDS_REF), collector, caplog, 2)
     finally:
         await broker.close()
     message = refusals(caplog)[0].getMessage()
