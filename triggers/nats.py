@@ -29,6 +29,10 @@ Payload: ``payload`` parameters build a JSON value (Argo's ConstructPayload);
 an entry with an empty ``dest`` that resolves to a string is sent as that text,
 unquoted, as Argo does; nothing resolved sends an empty message.
 
+Authentication and TLS are the nats source's: one :class:`NATSAuth` and one
+option builder in :mod:`herald.core.nats_auth`; secrets are read again for
+each new connection.
+
 Failures: a server that cannot be reached, a timeout, a broken connection, or
 JetStream not answering are temporary (retry); a refused authorisation, no
 stream for the subject, an invalid subject, a message over the server's

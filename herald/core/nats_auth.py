@@ -169,7 +169,7 @@ def parse_creds(text: str, ref: SecretKeySelector, path: str) -> tuple[str, str]
     the message names the secret ``ref``, never its content.
     """
     where = f"the credential secret {_ref(ref)}"
-    blocks = {label: value for label, value in _CREDS_BLOCK.findall(text)}
+    blocks = dict(_CREDS_BLOCK.findall(text))
     jwt, seed = blocks.get("NATS USER JWT"), blocks.get("USER NKEY SEED")
     if jwt is None or seed is None:
         absent = " and ".join(
