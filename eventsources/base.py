@@ -17,16 +17,14 @@ unknown-field errors.
 
 from __future__ import annotations
 
-import difflib
-import types
-import typing
-from collections.abc import Container, Iterable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Final, NamedTuple, TypeAlias, Union
+from collections.abc import Container, Sequence
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from herald.core.model import Spec
+from herald.core.suggestions import closest, field_names, model_at
 from herald.core.tls import BasicAuth, SASLConfig, TLSConfig
 
 if TYPE_CHECKING:
@@ -188,56 +186,10 @@ def raise_problems(problems: Sequence[Problem], title: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# "Did you mean": hints on unknown fields, found by walking the model tree along a path.
+# "Did you mean": hints on unknown fields (herald.core.suggestions finds the key).
 
-
-def _unwrap(tp: Any) -> list[Any]:
-    """The candidate types behind Optional/Union/Annotated."""
-    origin = typing.get_origin(tp)
-    if origin is Annotated:
-        return _unwrap(typing.get_args(tp)[0])
-    if origin is Union or origin is types.UnionType:
-        out: list[Any] = []
-        for arg in typing.get_args(tp):
-            if arg is not type(None):
-                out.extend(_unwrap(arg))
-        return out
-    return [tp]
-
-
-def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
-    """The model class that holds the last element of ``loc`` (None if not a model)."""
-    current: list[Any] = [root]
-    for part in loc:
-        following: list[Any] = []
-        for tp in current:
-            origin = typing.get_origin(tp)
-            if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
-                for name, info in tp.model_fields.items():
-                    if (info.alias or name) == part and info.annotation is not None:
-                        following.extend(_unwrap(info.annotation))
-            elif origin is dict and isinstance(part, str):
-                following.extend(_unwrap(typing.get_args(tp)[1]))
-            elif origin in (list, tuple) and isinstance(part, int):
-                following.extend(_unwrap(typing.get_args(tp)[0]))
-        current = following
-    models = [tp for tp in current if isinstance(tp, type) and issubclass(tp, BaseModel)]
-    return models[0] if len(models) == 1 else None
-
-
-def closest(name: str, candidates: Iterable[str]) -> str | None:
-    """The candidate a misspelt ``name`` most likely meant, if any is close."""
-    options = list(candidates)
-    for option in options:
-        if option.lower() == name.lower():
-            return option
-    found = difflib.get_close_matches(name, options, n=1, cutoff=0.7)
-    return found[0] if found else None
-
-
-def field_names(model: type[BaseModel]) -> list[str]:
-    """The manifest spelling of a model's fields."""
-    return [info.alias or name for name, info in model.model_fields.items()]
+_SIMILAR_ENOUGH: Final = 0.7
+"""How similar (difflib's ratio, case counting) a known key must be to be suggested."""
 
 
 def _details(error: Any) -> InitErrorDetails:
@@ -269,8 +221,12 @@ def suggest_fields(
         loc: Loc = tuple(err["loc"])
         if err["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
             hint = (hints or {}).get(loc[-1]) if len(loc) == 1 else None
-            model = _model_at(root, loc[:-1])
-            match = closest(loc[-1], field_names(model)) if model is not None else None
+            model = model_at(root, loc[:-1])
+            match = (
+                closest(loc[-1], field_names(model), cutoff=_SIMILAR_ENOUGH, ignore_case=False)
+                if model is not None
+                else None
+            )
             if hint is not None or match is not None:
                 message = hint or f"Extra inputs are not permitted; did you mean {match!r}?"
                 out.append(

@@ -24,12 +24,11 @@ listed by :func:`deprecations`, which the loader prints as warnings.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -46,6 +45,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from herald.core.backoff import Backoff
 from herald.core.model import Spec
+from herald.core.suggestions import closest, field_names, model_at
 from sensors import cel
 from triggers.argo_workflow import ArgoWorkflowTrigger
 from triggers.aws_lambda import AWSLambdaTrigger
@@ -268,10 +268,12 @@ def condition_names(expression: str) -> list[str]:
     return _ConditionParser(expression).parse()
 
 
+_SIMILAR_ENOUGH = 0.75
+"""How similar (difflib's ratio, case ignored) a known name must be to be suggested."""
+
+
 def _did_you_mean(word: str, options: Sequence[str]) -> str | None:
-    by_lower = {o.lower(): o for o in options}
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.75)
-    return by_lower[close[0]] if close else None
+    return closest(word, options, cutoff=_SIMILAR_ENOUGH, ignore_case=True)
 
 
 def _path(loc: Loc, root: str = "spec") -> str:
@@ -301,38 +303,6 @@ def _errors(title: str, problems: Sequence[Problem]) -> ValidationError:
 _DEFAULT_EXTRA_MSG = "Extra inputs are not permitted"
 
 
-def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
-    """The model class that owns the last key of ``loc``, found through annotations."""
-    current: Any = root
-    for part in loc:
-        current = _unoptional(current)
-        if isinstance(part, int):
-            if get_origin(current) is not list:
-                return None
-            current = get_args(current)[0]
-        elif isinstance(current, type) and issubclass(current, BaseModel):
-            field = next(
-                (f for n, f in current.model_fields.items() if (f.alias or n) == part), None
-            )
-            if field is None:
-                return None
-            current = field.annotation
-        elif get_origin(current) is dict:
-            current = get_args(current)[1]
-        else:
-            return None
-    current = _unoptional(current)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _unoptional(annotation: Any) -> Any:
-    if get_origin(annotation) in (Union, types.UnionType):
-        rest = [a for a in get_args(annotation) if a is not type(None)]
-        if len(rest) == 1:
-            return rest[0]
-    return annotation
-
-
 def _explain_unknown(owner: type[BaseModel], key: str) -> tuple[str, str]:
     """Error type and message for an unknown ``key`` of model ``owner``."""
     if owner is TriggerTemplate:
@@ -343,8 +313,7 @@ def _explain_unknown(owner: type[BaseModel], key: str) -> tuple[str, str]:
                 f"{_DEFAULT_EXTRA_MSG}: {key!r} belongs to the trigger, not to its template; "
                 "move it out of 'template:' to sit beside it",
             )
-    options = [f.alias or n for n, f in owner.model_fields.items()]
-    guess = _did_you_mean(key, options)
+    guess = _did_you_mean(key, field_names(owner))
     if guess is None:
         return ("extra_forbidden", f"{_DEFAULT_EXTRA_MSG}: unknown field {key!r}")
     note = " (a trigger type; key case is exact)" if guess in TRIGGER_TYPES else ""
@@ -366,7 +335,7 @@ class _ExplainsUnknownFields(Spec):
             for err in errors:
                 kind, message, loc = err["type"], err["msg"], err["loc"]
                 if kind == "extra_forbidden" and message == _DEFAULT_EXTRA_MSG and loc:
-                    owner = _model_at(cls, loc[:-1])
+                    owner = model_at(cls, loc[:-1])
                     if owner is not None and isinstance(loc[-1], str):
                         kind, message = _explain_unknown(owner, loc[-1])
                         changed = True
