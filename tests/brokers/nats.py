@@ -17,24 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import signal
-import socket
 import sys
 import sysconfig
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-START_DEADLINE = 15.0
-"""Seconds the server may take to start (or stop) before the helper gives up."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.brokers.process import BrokerProcess, free_port
 
 
 def nats_server_binary() -> str | None:
@@ -54,6 +42,7 @@ class NatsServer:
     ``config`` is the text of a configuration file (``-c``) for what has no
     option, such as nkey users or an operator with its accounts
     (tests/brokers/nats_jwt.py makes those). Command-line options win over it.
+    The server logs to ``<store_dir>/nats-server.log``.
     """
 
     def __init__(
@@ -71,8 +60,7 @@ class NatsServer:
         self.monitor_port = free_port()
         self.args = tuple(args)
         self.config = config
-        self._process: asyncio.subprocess.Process | None = None
-        self._log = store_dir / "nats-server.log"
+        self._process = BrokerProcess("nats-server", store_dir / "nats-server.log")
 
     @property
     def url(self) -> str:
@@ -82,16 +70,14 @@ class NatsServer:
     @property
     def pid(self) -> int | None:
         """The server's process id while it runs (benchmarks pin it to a CPU)."""
-        return self._process.pid if self.running and self._process is not None else None
+        return self._process.pid
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
+        return self._process.running
 
     async def start(self) -> NatsServer:
         """Start the server and return once JetStream answers its health check."""
-        if self.running:
-            raise RuntimeError("the NATS server is already running")
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config: list[str] = []
         if self.config is not None:
@@ -105,31 +91,15 @@ class NatsServer:
             "-m", str(self.monitor_port),
             "-js",
             "-sd", str(self.store_dir / "jetstream"),
-            "-l", str(self._log),
             *config,
             *self.args,
         ]  # fmt: skip
-        self._process = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        await self._wait_healthy()
+        await self._process.start(command, self._healthy)
         return self
 
     async def stop(self, *, kill: bool = False) -> None:
         """Stop the server (SIGTERM, or SIGKILL with ``kill``) and wait until it exited."""
-        process = self._process
-        self._process = None
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), START_DEADLINE)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await self._process.stop(kill=kill)
 
     async def restart(self, *, kill: bool = False) -> None:
         """Stop, then start on the same port and store directory."""
@@ -139,22 +109,6 @@ class NatsServer:
     async def close(self) -> None:
         """Stop the server if it runs (idempotent)."""
         await self.stop()
-
-    async def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_DEADLINE
-        while True:
-            process = self._process
-            assert process is not None
-            if process.returncode is not None:
-                raise RuntimeError(f"nats-server exited with {process.returncode}: {self._tail()}")
-            if await self._healthy():
-                return
-            if time.monotonic() > deadline:
-                await self.stop(kill=True)
-                raise RuntimeError(
-                    f"nats-server not healthy within {START_DEADLINE}s: {self._tail()}"
-                )
-            await asyncio.sleep(0.02)
 
     async def _healthy(self) -> bool:
         """Whether ``/healthz?js-enabled-only=true`` answers 200."""
@@ -173,10 +127,3 @@ class NatsServer:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
         return b" 200 " in status_line
-
-    def _tail(self) -> str:
-        try:
-            lines = self._log.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return " | ".join(lines[-5:])

@@ -33,7 +33,7 @@ from herald.core.refs import SecretStore
 from sensors.sensor import Sensor
 from sensors.spec import SensorSpec
 from tests.brokers.mqtt import MqttBroker
-from tests.brokers.nats import NatsServer, free_port
+from tests.brokers.nats import NatsServer
 from tests.brokers.nats_jwt import (
     TrustChain,
     creds,
@@ -41,6 +41,7 @@ from tests.brokers.nats_jwt import (
     nkey_server_config,
     with_bad_signature,
 )
+from tests.brokers.process import free_port
 from triggers.base import Trigger, TriggerContext, factory
 from triggers.nats import EVENT_IDS_HEADER, MSG_ID_HEADER, NATSTrigger, NATSTriggerRunner
 
