@@ -57,6 +57,7 @@ import orjson
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from eventsources.base import INT_OR_STRING, Metadata, Problem, field_error, invalid, metadata_field
+from eventsources.payloads import MAX_BODY_DEPTH, too_deep
 from herald.core.errors import ConfigError, SourceError
 from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector, SecretStore
@@ -465,13 +466,6 @@ class HTTPServers:
 MASKED_AUTH = "*** Masked Auth Secret ***"
 """What the ``Authorization`` header becomes in event data (Argo's text)."""
 
-MAX_BODY_DEPTH = 128
-"""Deepest nesting of arrays/objects accepted in a JSON body.
-
-The bus serialises events with orjson, which refuses more than 254 levels; the
-event envelope adds two or three, and real payloads (GitHub's included) stay
-below 10.
-"""
 
 # Header names Go's server moves out of the header map (into Request.Host and
 # Request.TransferEncoding), so Argo's event data never has them.
@@ -631,22 +625,6 @@ async def read_body(request: web.BaseRequest, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _too_deep(value: object, limit: int) -> bool:
-    """Whether ``value`` nests arrays/objects more than ``limit`` levels deep."""
-    if not isinstance(value, dict | list):
-        return False
-    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
-    while stack:
-        container, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = container.values() if isinstance(container, dict) else container
-        for child in children:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
-    return False
-
-
 def parse_json(raw: bytes, what: str = "body") -> Any:
     """``raw`` as a JSON value, or :class:`RequestRejected` (400) saying what is wrong.
 
@@ -667,7 +645,6 @@ def parse_json(raw: bytes, what: str = "body") -> Any:
                 400, f"{what} nests deeper than {MAX_BODY_DEPTH} levels: flatten it"
             ) from None
         raise RequestRejected(400, f"{what} is not valid JSON: {e}") from None
-    # Fewer brackets than the limit cannot nest too deep: skip the walk.
-    if raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH and _too_deep(value, MAX_BODY_DEPTH):
+    if too_deep(raw, value):
         raise RequestRejected(400, f"{what} nests deeper than {MAX_BODY_DEPTH} levels: flatten it")
     return value

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-import orjson
 from pydantic import Field, field_validator, model_validator
 
 from bus.event import Event
@@ -40,6 +39,7 @@ from eventsources.base import (
     raise_problems,
     tls_problems,
 )
+from eventsources.payloads import BadInput, json_body
 from eventsources.source import Emit, SourceContext
 from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.errors import BusError, ConfigError
@@ -129,8 +129,6 @@ messages beyond it are dropped, with a warning from aiomqtt.
 ACK_BATCH = 16
 """Most QoS 1 acknowledgements held back to be sent together (fewer than any broker's window)."""
 
-MAX_BODY_DEPTH = 128
-"""Deepest nesting accepted in a ``jsonBody`` payload (the bus refuses more than ~250)."""
 
 KEEPALIVE = 30
 """Seconds between keep-alive pings (paho.mqtt.golang's default, which Argo uses)."""
@@ -180,41 +178,6 @@ class BrokerAddress:
         )
 
 
-class _BadInput(Exception):
-    """A message that cannot become an event; it is logged and skipped."""
-
-
-def _too_deep(value: object, limit: int) -> bool:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        container, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(container, dict):
-            stack.extend((child, depth + 1) for child in container.values())
-        elif isinstance(container, list):
-            stack.extend((child, depth + 1) for child in container)
-    return False
-
-
-def json_body(raw: bytes) -> Any:
-    """A ``jsonBody`` payload as a JSON value, or :class:`_BadInput` saying what is wrong."""
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        if not raw:
-            raise _BadInput("the payload is empty, but jsonBody is true") from None
-        raise _BadInput(f"the payload is not JSON ({e}), but jsonBody is true") from None
-    # Nesting deeper than the limit takes more brackets than that: most payloads skip the walk.
-    if (
-        len(raw) > 2 * MAX_BODY_DEPTH
-        and raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH
-        and _too_deep(value, MAX_BODY_DEPTH)
-    ):
-        raise _BadInput(f"the payload nests deeper than {MAX_BODY_DEPTH} levels")
-    return value
-
-
 def _aiomqtt() -> Any:
     try:
         import aiomqtt
@@ -254,7 +217,7 @@ class MQTTSource:
 
     A message the bus refuses is held and retried every :data:`BUS_RETRY_DELAY`
     seconds, its PUBACK withheld. Bad input (``jsonBody`` and a payload that is
-    not JSON, empty, or nested deeper than :data:`MAX_BODY_DEPTH`) is logged
+    not JSON, empty, or nested deeper than :data:`~eventsources.payloads.MAX_BODY_DEPTH`) is logged
     with its topic and packet id and skipped (acknowledged, so that it is not
     redelivered forever; Argo drops it too).
 
@@ -479,7 +442,7 @@ class MQTTSource:
         """Emit one message's event; return once it may be acknowledged."""
         try:
             event = self._event(message)
-        except _BadInput as e:
+        except BadInput as e:
             log.warning(
                 "%s: message %d on %s skipped: %s", self.owner, message.mid, message.topic.value, e
             )

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal, Self
 
-import orjson
 from pydantic import Field, field_validator, model_validator
 
 from bus.event import Event
@@ -37,6 +36,7 @@ from eventsources.base import (
     raise_problems,
     tls_problems,
 )
+from eventsources.payloads import TRACEPARENT, BadInput, json_body
 from eventsources.source import Emit, SourceContext
 from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.durations import parse_go_duration
@@ -177,13 +177,9 @@ PENDING_MSGS_LIMIT = 65_536
 MAX_ACK_PENDING = 1024
 """JetStream: delivered but unacknowledged messages the server allows the consumer."""
 
-MAX_BODY_DEPTH = 128
-"""Deepest nesting accepted in a ``jsonBody`` payload (the bus refuses more than ~250)."""
 
 CONNECT_TIMEOUT = 5
 """Seconds one connection attempt may take."""
-
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[!-~]*)?")
 
 
 _RANDOM = bytearray()
@@ -207,44 +203,8 @@ def fresh_id() -> str:
     return raw.hex()
 
 
-def _too_deep(value: object, limit: int) -> bool:
-    """Whether ``value`` nests arrays/objects more than ``limit`` levels deep."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        container, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(container, dict):
-            stack.extend((child, depth + 1) for child in container.values())
-        elif isinstance(container, list):
-            stack.extend((child, depth + 1) for child in container)
-    return False
-
-
-class _BadInput(Exception):
-    """A message that cannot become an event; it is logged and skipped."""
-
-
 class _Refused(Exception):
     """The server's state does not let this source subscribe as configured."""
-
-
-def json_body(raw: bytes) -> Any:
-    """A ``jsonBody`` payload as a JSON value, or :class:`_BadInput` saying what is wrong."""
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        if not raw:
-            raise _BadInput("the payload is empty, but jsonBody is true") from None
-        raise _BadInput(f"the payload is not JSON ({e}), but jsonBody is true") from None
-    # Nesting deeper than the limit takes more brackets than that: most payloads skip the walk.
-    if (
-        len(raw) > 2 * MAX_BODY_DEPTH
-        and raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH
-        and _too_deep(value, MAX_BODY_DEPTH)
-    ):
-        raise _BadInput(f"the payload nests deeper than {MAX_BODY_DEPTH} levels")
-    return value
 
 
 def stream_position(reply: str | None) -> tuple[str, str] | None:
@@ -331,7 +291,7 @@ class NATSSource:
       dropped by the bus's deduplication.
 
     Bad input (``jsonBody`` and a payload that is not JSON, empty, or nested
-    deeper than :data:`MAX_BODY_DEPTH`) is logged with the message's subject
+    deeper than :data:`~eventsources.payloads.MAX_BODY_DEPTH`) is logged with the message's subject
     and (JetStream) sequence and skipped, acked so that it is not redelivered
     forever (Argo drops it too).
 
@@ -569,7 +529,7 @@ class NATSSource:
             )
 
     def _event(self, msg: Any, event_id: str | None) -> Event:
-        """The event for one message; :class:`_BadInput` when its payload cannot be one."""
+        """The event for one message; :class:`BadInput` when its payload cannot be one."""
         raw: bytes = msg.data
         body = json_body(raw) if self._json else base64.b64encode(raw).decode("ascii")
         data: dict[str, Any] = {"subject": msg.subject, "body": body}
@@ -578,7 +538,7 @@ class NATSSource:
         if headers:
             data["header"] = {name: [value] for name, value in headers.items()}
             traceparent = headers.get("traceparent") or headers.get("Traceparent")
-            if traceparent and _TRACEPARENT.fullmatch(traceparent):
+            if traceparent and TRACEPARENT.fullmatch(traceparent):
                 extensions = {"traceparent": traceparent}
         if self._metadata is not None:
             data["metadata"] = dict(self._metadata)
@@ -594,7 +554,7 @@ class NATSSource:
     async def _handle_core(self, msg: Any, emit: Emit) -> None:
         try:
             event = self._event(msg, fresh_id())
-        except _BadInput as e:
+        except BadInput as e:
             log.warning("%s: message on %s skipped: %s", self.owner, msg.subject, e)
             return
         try:
@@ -629,7 +589,7 @@ class NATSSource:
         where = f"{stream} sequence {sequence}"
         try:
             event = self._event(msg, f"{self._id_prefix}{stream}:{sequence}")
-        except _BadInput as e:
+        except BadInput as e:
             log.warning("%s: message %s (%s) skipped: %s", self.owner, where, msg.subject, e)
             await self._settle(msg, "ack")
             return
