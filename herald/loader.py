@@ -27,6 +27,7 @@ from eventsources import spec as es_spec
 from eventsources.spec import EventSourceSpec
 from herald.core.errors import ConfigError, HeraldError
 from herald.core.model import HERALD_EXTENSION
+from herald.core.suggestions import closest, field_names, model_at
 from sensors import spec as sensor_spec
 from sensors.exprs import SourceFilter, TranslationError
 from sensors.filters import DependencyFilter
@@ -253,7 +254,8 @@ def _load_document(doc: Any, origin: str, result: LoadResult) -> None:
     try:
         manifest = _MODELS[kind].model_validate(doc)
     except ValidationError as e:
-        result.problems.extend(Problem(origin, p, m) for p, m in validation_problems(e))
+        problems = validation_problems(e, _MODELS[kind])
+        result.problems.extend(Problem(origin, p, m) for p, m in problems)
         return
     assert isinstance(manifest, EventSourceManifest | SensorManifest | EventBusManifest)
     for path, message in _deprecations(manifest):
@@ -400,11 +402,15 @@ _TYPE_TAG = re.compile(
 )
 
 
-def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
+def validation_problems(
+    error: ValidationError, model: type[BaseModel] | None = None
+) -> list[tuple[str, str]]:
     """(path, reason) pairs for a pydantic error, paths in manifest spelling.
 
     Union branches are folded into one message per path, and pydantic's type
     tags (``int``, ``function-after[...]``, model names) are dropped from paths.
+    With the ``model`` that was validated, an unknown field that no spec
+    explained already gets a "did you mean" when a known key is close to it.
     """
     merged: dict[str, list[str]] = {}
     for err in error.errors(include_url=False):
@@ -412,7 +418,7 @@ def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
         if err["type"] != "extra_forbidden":
             loc = [p for p in loc if not (isinstance(p, str) and _TYPE_TAG.match(p))]
         path = format_path(loc)
-        reason = _reason(err)
+        reason = _reason(err, _guess(model, err["loc"]) if model is not None else None)
         bucket = merged.setdefault(path, [])
         if reason not in bucket:
             bucket.append(reason)
@@ -432,12 +438,28 @@ def format_path(loc: Iterable[int | str]) -> str:
     return out
 
 
-def _reason(err: Any) -> str:
+def _guess(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | None:
+    """The known key an unknown one at ``loc`` most likely meant, if any is close."""
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    owner = model_at(model, loc[:-1])
+    if owner is None:
+        return None
+    return closest(loc[-1], field_names(owner), cutoff=_SIMILAR_ENOUGH, ignore_case=True)
+
+
+_SIMILAR_ENOUGH = 0.75
+"""How similar (difflib's ratio, case ignored) a known key must be to be suggested."""
+
+
+def _reason(err: Any, guess: str | None = None) -> str:
     kind, msg = err["type"], str(err["msg"])
     if kind == "extra_forbidden":
         for prefix in ("Extra inputs are not permitted: ", "Extra inputs are not permitted; "):
             if msg.startswith(prefix):
                 return "unknown field: " + msg[len(prefix) :]
+        if msg == "Extra inputs are not permitted" and guess is not None:
+            return f"unknown field: did you mean {guess!r}?"
         if msg == "Extra inputs are not permitted":
             return (
                 "unknown field (not part of the schema; check its spelling and where it is placed)"

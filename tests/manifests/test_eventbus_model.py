@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from bus.spec import BUS_KEYS, EventBusSpec, deprecations, parse_stream_config
+from herald.loader import load_paths
 
 EXAMPLES = Path(__file__).parents[2].parent / "shared" / "testdata" / "argo-events" / "examples"
 
@@ -406,3 +407,23 @@ def test_schema_generates_with_a_description_on_every_own_field() -> None:
     ]
     missing += [p for p, v in schema["properties"].items() if "description" not in v]
     assert missing == []
+
+
+def test_a_misspelt_key_anywhere_in_a_manifest_is_answered_with_the_key_it_meant(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "bus.yaml").write_text(
+        "apiVersion: argoproj.io/v1alpha1\n"
+        "kind: EventBus\n"
+        "metdata: {name: default}\n"
+        "spec:\n"
+        "  jetstream: {version: latest, replica: 3, Persistence: {}}\n"
+        "  nat: {native: {}}\n"
+        "  zzz: 1\n"
+    )
+    problems = {p.path: p.message for p in load_paths([tmp_path]).problems}
+    assert problems["metdata"] == "unknown field: did you mean 'metadata'?"
+    assert problems["spec.jetstream.replica"] == "unknown field: did you mean 'replicas'?"
+    assert problems["spec.jetstream.Persistence"] == "unknown field: did you mean 'persistence'?"
+    assert problems["spec.nat"] == "unknown field: did you mean 'nats'?"
+    assert problems["spec.zzz"].startswith("unknown field (not part of the schema")
