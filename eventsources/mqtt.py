@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import re
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
@@ -373,6 +375,9 @@ class MQTTSource:
         )
         if self._qos > 0:
             _paho(client).manual_ack_set(True)
+        inner = getattr(client, "_client", None)
+        if inner is not None:
+            _close_what_a_failed_connect_opened(inner)
         return client
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
@@ -490,6 +495,48 @@ class _ClosedOnFailedHandshake(ssl.SSLSocket):
         except BaseException:
             self.close()
             raise
+
+
+def _close_what_a_failed_connect_opened(client: Any) -> None:
+    """Have paho ``client`` close the sockets of a connect that fails part way.
+
+    paho-mqtt opens the TCP connection, wraps it in TLS, then upgrades it to a
+    websocket; when a later step fails (a websocket upgrade refused at a wrong
+    path, say) it drops the sockets without closing them, and each retry would
+    hold a descriptor until the garbage collector found it. A failed TLS
+    handshake is :class:`_ClosedOnFailedHandshake`'s. The hooks are paho's own
+    (private) steps; a paho without them is left as it is.
+    """
+    steps = ("_create_socket", "_create_socket_connection", "_ssl_wrap_socket")
+    if not all(callable(getattr(client, name, None)) for name in steps):
+        return
+    opened: list[Any] = []
+
+    def recorded(make: Callable[..., Any]) -> Callable[..., Any]:
+        def make_and_record(*args: Any) -> Any:
+            sock = make(*args)
+            opened.append(sock)
+            return sock
+
+        return make_and_record
+
+    create = client._create_socket
+
+    def create_socket() -> Any:
+        opened.clear()
+        try:
+            return create()
+        except BaseException:
+            for sock in reversed(opened):
+                with contextlib.suppress(OSError):
+                    sock.close()
+            raise
+        finally:
+            opened.clear()
+
+    client._create_socket_connection = recorded(client._create_socket_connection)
+    client._ssl_wrap_socket = recorded(client._ssl_wrap_socket)
+    client._create_socket = create_socket
 
 
 async def _finish(task: asyncio.Task[None]) -> None:
