@@ -340,6 +340,27 @@ def client_options(
     return options
 
 
+async def stop_client(client: Any, owner: str) -> None:
+    """Stop an aiokafka consumer; a cancellation that is not the caller's does not escape.
+
+    aiokafka 0.14's consumer ``stop()`` cancels its fetches in flight and awaits
+    them; a fetch that was sleeping in its retry backoff (the brokers did not
+    answer) ends cancelled, and its CancelledError comes out of ``stop()``
+    although nobody cancelled the caller. That happens when a group member
+    rejoins after an outage; taken for the source's own, it would end the
+    source silently. ``stop()`` then gave up before closing its connections:
+    they are closed here. The caller's own cancellation always propagates.
+    """
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        await client._client.close()  # what stop() did not reach (no public call for it)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.debug("%s: the client's stop ended early on a fetch it cancelled", owner)
+
+
 class GoTimestamps:
     """Kafka timestamps (milliseconds since the epoch) as Go's ``time.Time.String()`` in UTC.
 
@@ -610,7 +631,7 @@ class KafkaSource:
             if self._group is not None and self._pending:
                 await self._commit(consumer)
         finally:
-            await consumer.stop()
+            await stop_client(consumer, self.owner)
 
     # ------------------------------------------------------------------ states
 
@@ -639,9 +660,11 @@ class KafkaSource:
         elif self._ready.is_set():
             self._ready.clear()
 
-    def _describe_failure(self, error: BaseException) -> str:
+    def _describe_failure(self, error: BaseException, within: float | None = None) -> str:
         if isinstance(error, _Unavailable):
             return str(error)
+        if isinstance(error, TimeoutError) and within is not None:
+            return f"brokers {self.config.url} unavailable (no answer within {within:g}s)"
         return f"brokers {self.config.url} unavailable ({type(error).__name__}: {error})"
 
     # ------------------------------------------------------------------ consuming
@@ -716,8 +739,9 @@ class KafkaSource:
         request to its leader); with nothing assigned, the cluster's metadata.
         """
         errors = self._kafka.errors
+        within = max(self._probe_interval * 3, 1.0)
         try:
-            async with asyncio.timeout(max(self._probe_interval * 3, 1.0)):
+            async with asyncio.timeout(within):
                 assigned = consumer.assignment()
                 if assigned:
                     await consumer.end_offsets([min(assigned)])
@@ -729,7 +753,7 @@ class KafkaSource:
             self._change(
                 "unreachable",
                 logging.WARNING,
-                f"{self._describe_failure(e)}; not ready until they answer again",
+                f"{self._describe_failure(e, within)}; not ready until they answer again",
             )
         else:
             if not self._connected:

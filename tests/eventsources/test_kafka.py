@@ -24,11 +24,12 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 
 from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources import source as source_registry
-from eventsources.kafka import GoTimestamps, KafkaEventSource, KafkaSource
+from eventsources.kafka import GoTimestamps, KafkaEventSource, KafkaSource, stop_client
 from eventsources.source import EmitResult, SourceContext
 from herald.core.errors import BusError, ConfigError, SecretError
 from herald.core.refs import SecretStore
@@ -106,10 +107,12 @@ def make_source(
     *,
     secrets: SecretStore | None = None,
     probe_interval: float = 0.1,
+    consumer_options: dict[str, Any] | None = None,
 ) -> KafkaSource:
     config = KafkaEventSource.model_validate({"url": broker.bootstrap, **spec})
     context = SourceContext(event_source, "ev", secrets=secrets or SecretStore())
-    return KafkaSource(config, context, consumer_options=FAST_GROUP, probe_interval=probe_interval)
+    options = {**FAST_GROUP, **(consumer_options or {})}
+    return KafkaSource(config, context, consumer_options=options, probe_interval=probe_interval)
 
 
 @asynccontextmanager
@@ -483,6 +486,41 @@ async def test_not_ready_while_the_broker_is_down_at_start(
         own.close()
 
 
+@pytest.mark.parametrize("cancelled", [False, True], ids=["stray", "own"])
+async def test_stopping_a_client_whose_fetch_backs_off_raises_only_our_cancellation(
+    caplog: pytest.LogCaptureFixture, cancelled: bool
+) -> None:
+    # A group member stops its client when it rejoins after an outage. aiokafka's stop()
+    # then raises the CancelledError of a fetch sleeping in its retry backoff (long
+    # here, so that the fetch surely sleeps): it must not end the source.
+    topic = unique("topic")
+    with KafkaBroker() as own:
+        await produce(own, topic, [b"x"], partition=0)
+        client = AIOKafkaConsumer(
+            bootstrap_servers=own.bootstrap, retry_backoff_ms=3000, enable_auto_commit=False
+        )
+        await client.start()
+        tp = TopicPartition(topic, 0)
+        client.assign([tp])
+        await client.seek_to_end(tp)
+        with caplog.at_level(logging.ERROR, logger="aiokafka.consumer.fetcher"):
+            await client.getmany(timeout_ms=100)
+            await asyncio.to_thread(own.stop)
+            await wait_logged(caplog, "Failed fetch messages")
+
+    async def stop() -> None:
+        if cancelled:
+            current = asyncio.current_task()
+            assert current is not None
+            current.cancel()
+        await stop_client(client, "test")
+
+    task = asyncio.create_task(stop(), name=unique("test-kafka-stop"))
+    await asyncio.wait({task})
+    assert task.cancelled() is cancelled
+    assert not client._client._conns, "every connection is closed"
+
+
 def test_unsupported_settings_are_refused_before_start(tmp_path: Path) -> None:
     base = {"url": "127.0.0.1:9092", "topic": "t", "partition": "0"}
     context = SourceContext("es", "ev", secrets=SecretStore(secrets_dir=tmp_path))
@@ -543,3 +581,164 @@ async def test_a_second_member_takes_partitions_and_nothing_is_lost(
     assert all(result is EmitResult.PUBLISHED for _, result in two.calls), (
         "the second member does not replay what the first committed"
     )
+
+
+# ---------------------------------------------------------------------------------------
+# A broker that keeps its data (s3 storage) stopped in the middle of a stream.
+
+
+@dataclass
+class Stream:
+    """A producer that writes ``{"n": 0}``, ``{"n": 1}``, … in order until told to stop.
+
+    Each record is retried until acked, one in flight at a time. The producer is
+    not idempotent (tansu has no idempotent producer), so the record in flight
+    when the broker dies may be stored twice: written before the crash, its
+    answer lost, sent again after.
+    """
+
+    broker: KafkaBroker
+    topic: str
+    acked: list[Any] = field(default_factory=list)
+    sent: int = 0
+    """How many numbers were produced (each acked once)."""
+    enough: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        client = AIOKafkaProducer(
+            bootstrap_servers=self.broker.bootstrap,
+            enable_idempotence=False,
+            request_timeout_ms=5000,
+            retry_backoff_ms=50,
+        )
+        await client.start()
+        try:
+            while not self.enough.is_set():
+                n = self.sent
+                value, key = orjson.dumps({"n": n}), b"k%d" % (n % 5)
+                while True:
+                    try:
+                        self.acked.append(await client.send_and_wait(self.topic, value, key=key))
+                        break
+                    except KafkaError:
+                        await asyncio.sleep(0.05)  # the broker is away: pace the retries
+                self.sent = n + 1
+        finally:
+            await client.stop()
+
+    async def wait_acked(self, count: int) -> None:
+        await eventually(lambda: len(self.acked) >= count, f"{count} records acked")
+
+
+async def stored(broker: KafkaBroker, stream: Stream) -> dict[str, Any]:
+    """Every record the stream stored: ``<topic>:<partition>:<offset>`` -> its body.
+
+    Read up to the last acked offset of each partition: tansu's ListOffsets on S3
+    storage answers the end of the batch written first in the newest second (it
+    goes by the objects' modification times), so ``end_offsets`` can lag.
+    """
+    ends: dict[Any, int] = {}
+    for m in stream.acked:
+        tp = TopicPartition(m.topic, m.partition)
+        ends[tp] = max(ends.get(tp, 0), m.offset + 1)
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        records: dict[str, Any] = {}
+        async with asyncio.timeout(DEADLINE):
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    records.update(
+                        {
+                            f"{r.topic}:{r.partition}:{r.offset}": orjson.loads(r.value)
+                            for r in batch
+                        }
+                    )
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(broker: KafkaBroker, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offset of each partition of ``topic`` that has one."""
+    found = {}
+    for partition in range(4):  # tansu makes 4 partitions
+        offset = await committed(broker, group, topic, partition)
+        if offset is not None:
+            found[partition] = offset
+    return found
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
+async def test_broker_stopped_mid_stream_and_restarted_loses_nothing(
+    bus: MemoryBus, caplog: pytest.LogCaptureFixture, kill: bool
+) -> None:
+    es, topic, group = unique("es"), unique("topic"), unique("group")
+    spec = {
+        "topic": topic,
+        "consumerGroup": {"groupName": group, "oldest": True},
+        "jsonBody": True,
+        "connectionBackoff": {"duration": "50ms"},
+    }
+    with KafkaBroker(storage="s3") as own, caplog.at_level(logging.INFO, "herald.source.kafka"):
+        source = make_source(own, es, spec)
+        recorder = Recorder(bus)
+        stream = Stream(own, topic)
+        async with running(source, recorder) as consuming:
+            producing = asyncio.create_task(stream.run(), name=unique("test-kafka-stream"))
+            try:
+                await recorder.wait_published(60)
+                before: dict[int, int] = {}
+
+                async def some_committed() -> bool:
+                    before.update(await committed_offsets(own, group, topic))
+                    return bool(before)
+
+                await eventually(some_committed, "offsets committed while streaming")
+                # SIGTERM: tansu serves its open connections for up to 5 s, then drops them.
+                await asyncio.to_thread(own.stop, kill=kill)
+                acked_before = len(stream.acked)
+                await wait_not_ready(source)
+                emitted_before = {e.id for e, _ in recorder.calls}
+                await asyncio.to_thread(own.start)  # same port, same bucket
+                await wait_ready(source, consuming)
+                await stream.wait_acked(acked_before + 60)
+                stream.enough.set()
+                async with asyncio.timeout(DEADLINE):
+                    await producing
+            finally:
+                producing.cancel()
+                await asyncio.wait({producing})
+            log = {f"{es}:ev:{where}": body for where, body in (await stored(own, stream)).items()}
+            await recorder.wait_for(lambda: len(recorder.published) >= len(log))
+        after = await committed_offsets(own, group, topic)
+
+    # Nothing lost, nothing twice: the bus holds exactly the broker's log, each record once.
+    assert len(emitted_before) < len(log), "the stream went on after the restart"
+    published = [e.id for e in recorder.published]
+    assert sorted(published) == sorted(log), "each stored record reached the bus once"
+    acked = {f"{es}:ev:{m.topic}:{m.partition}:{m.offset}" for m in stream.acked}
+    assert acked <= set(log), "every acknowledged record is on the broker"
+    bodies = sorted(e.data["body"]["n"] for e in recorder.published)
+    assert bodies == sorted(body["n"] for body in log.values())
+    assert set(bodies) == set(range(stream.sent)), "every produced record reached the bus"
+    assert len(bodies) - stream.sent <= 1, "only the record in flight at the crash is stored twice"
+
+    # Committed offsets survived the restart: the group did not start over. The only
+    # records read again are some emitted before the outage and not committed when it
+    # began; the bus dropped them as duplicates.
+    replayed = [e.id for e, result in recorder.calls if result is EmitResult.DUPLICATE]
+    assert set(replayed) <= emitted_before
+    for event_id in replayed:
+        partition, offset = (int(part) for part in event_id.rsplit(":", 2)[1:])
+        assert offset >= before.get(partition, 0), f"{event_id} was committed, yet read again"
+    assert len(recorder.calls) == len(log) + len(replayed)
+    ends: dict[int, int] = {}
+    for event_id in log:
+        partition, offset = (int(part) for part in event_id.rsplit(":", 2)[1:])
+        ends[partition] = max(ends.get(partition, 0), offset + 1)
+    assert after == ends, "every offset is committed at the end"
+    outages = [r for r in caplog.records if "not ready until they answer" in r.getMessage()]
+    assert len(outages) == 1, "one log line for the outage"
