@@ -34,7 +34,12 @@ it guarantees:
 - **Readiness and reconnection.** ``ready`` is set only while the brokers
   answer and the assigned partitions have a position; when they go away it is
   cleared and the client reconnects with ``connectionBackoff`` (default: every
-  second). One log line per state change, not per retry.
+  second). One log line per state change, not per retry. Brokers that refuse
+  the client (a TLS certificate it does not trust, a TLS handshake they
+  refuse, a SASL login or mechanism they refuse) are an error line naming the
+  field to fix, not "unavailable": aiokafka reports them all as "Unable to
+  bootstrap", so one connection is repeated to find out (:func:`login_refusal`).
+  The source stays not ready and retries with the same backoff.
 - ``limitEventsPerSecond`` paces emits to at most that many per second.
 
 Where Herald differs from Argo, and why:
@@ -63,6 +68,7 @@ import base64
 import contextlib
 import logging
 import re
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from types import ModuleType
@@ -284,6 +290,9 @@ COMMIT_TIMEOUT = 10.0
 
 SASL_SUPPORTED = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
+LOGIN_TIMEOUT = 10.0
+"""Seconds the check of why a connection was refused (TLS, SASL) may take."""
+
 _POLL_MS = 500
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[!-~]*)?")
 
@@ -338,6 +347,79 @@ def client_options(
         (True, True): "SASL_SSL",
     }[(tls is not None, sasl is not None)]
     return options
+
+
+def refusal(error: BaseException, options: Mapping[str, Any]) -> str | None:
+    """What ``error`` of a first connection says about the client's TLS or SASL settings.
+
+    A sentence to follow "brokers <url> ", naming the field to fix; None when
+    the error is not about them (a broker that is down, a timeout). The kafka
+    trigger words its own the same way (adapters do not import each other).
+    """
+    errors = require_aiokafka().errors
+    mechanism = options.get("sasl_mechanism")
+    user = options.get("sasl_plain_username")
+    credentials = "check sasl.userSecret and sasl.passwordSecret"
+    if isinstance(error, errors.SaslAuthenticationFailed | errors.AuthenticationFailedError):
+        return f"refused the {mechanism} login of user {user!r} ({error}): {credentials}"
+    if isinstance(error, KeyError) and error.args == ("v",) and str(mechanism).startswith("SCRAM"):
+        # RFC 5802: a server-final-message carries a signature (v=) or an error (e=);
+        # aiokafka 0.14 looks only for the signature and fails with KeyError('v').
+        return (
+            f"refused the {mechanism} login of user {user!r} (an error instead of the "
+            f"server signature in the last SCRAM message): {credentials}"
+        )
+    if isinstance(error, errors.UnsupportedSaslMechanismError):
+        return (
+            f"do not offer SASL mechanism {mechanism}: set sasl.mechanism to one they offer, "
+            "or remove sasl if they do not authenticate clients"
+        )
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return (
+            f"sent a TLS certificate this client does not trust ({error.verify_message}): "
+            "set tls.caCertSecret to the CA that signed it"
+        )
+    if isinstance(error, ssl.SSLError):
+        return (
+            f"refused the TLS handshake ({error.reason or error}): check tls, e.g. "
+            "tls.clientCertSecret and tls.clientKeySecret when they require a client certificate"
+        )
+    return None
+
+
+async def login_refusal(options: Mapping[str, Any]) -> str | None:
+    """Connect to each bootstrap broker once, as the client does; why they refuse it, if so.
+
+    aiokafka reports every failed bootstrap as ``Unable to bootstrap`` and logs
+    the cause: a refused login or an untrusted certificate would read like
+    brokers that are down. This repeats the first connection (TLS handshake,
+    ApiVersions, SASL) and returns :func:`refusal`'s sentence for the first
+    broker that refuses the client, None when they are only unreachable.
+    """
+    errors = require_aiokafka().errors
+    from aiokafka import conn
+
+    for host, port, _ in conn.collect_hosts(options["bootstrap_servers"], randomize=False):
+        try:
+            async with asyncio.timeout(LOGIN_TIMEOUT):
+                connection = await conn.create_conn(
+                    host,
+                    port,
+                    client_id=options.get("client_id", "herald"),
+                    request_timeout_ms=int(LOGIN_TIMEOUT * 1000),
+                    ssl_context=options.get("ssl_context"),
+                    security_protocol=options["security_protocol"],
+                    sasl_mechanism=options.get("sasl_mechanism"),
+                    sasl_plain_username=options.get("sasl_plain_username"),
+                    sasl_plain_password=options.get("sasl_plain_password"),
+                )
+        except (errors.KafkaError, OSError, TimeoutError, KeyError) as e:
+            reason = refusal(e, options)
+            if reason is not None:
+                return reason
+        else:
+            connection.close()
+    return None
 
 
 async def stop_client(client: Any, owner: str) -> None:
@@ -490,6 +572,10 @@ class _Unavailable(Exception):
     """The configured partition is not (yet) in the topic; retried like a lost broker."""
 
 
+class _Refused(Exception):
+    """The brokers answer but refuse this client (its TLS or SASL settings); retried."""
+
+
 class KafkaSource:
     """One event of a ``kafka`` EventSource: a consumer group member or one partition's reader.
 
@@ -560,8 +646,10 @@ class KafkaSource:
             while True:
                 consumer = self._consumer()
                 try:
-                    await consumer.start()
+                    await self._start(consumer)
                     await self._consume(consumer, emit)
+                except* _Refused as group:
+                    self._change("refused", logging.ERROR, f"{group.exceptions[0]}; retrying")
                 except* (errors.KafkaError, _Unavailable) as group:
                     # _consume runs a TaskGroup: a failure may arrive wrapped in a group.
                     first = group.exceptions[0]
@@ -581,6 +669,21 @@ class KafkaSource:
                 await asyncio.sleep(delay)
         finally:
             self._ready.clear()
+
+    async def _start(self, consumer: Any) -> None:
+        """Start the client; :class:`_Refused` when the brokers refuse its TLS or SASL."""
+        try:
+            await consumer.start()
+        except KeyError as e:  # aiokafka's SCRAM client on a refused login, see refusal()
+            reason = refusal(e, self._options)
+            if reason is None:
+                raise
+            raise _Refused(f"brokers {self.config.url} {reason}") from e
+        except self._kafka.errors.KafkaConnectionError as e:
+            reason = await login_refusal(self._options)
+            if reason is None:
+                raise
+            raise _Refused(f"brokers {self.config.url} {reason}") from e
 
     def _note_ignored_fields(self) -> None:
         if self.config.version is not None:

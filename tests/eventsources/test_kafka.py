@@ -1,9 +1,12 @@
 """The kafka source against a real Kafka-protocol broker (tansu, started by a fixture).
 
 Every test uses its own topic and group on a broker shared by the module; the
-restart tests have a broker of their own. Waits are on conditions with a
-deadline. Consumer groups use short session timeouts (``FAST_GROUP``): tansu
-starts groups at generation 0, for which aiokafka sends no LeaveGroup.
+restart tests have a broker of their own, the fault tests one that keeps its
+data in S3 storage. Waits are on conditions with a deadline. Consumer groups
+use short session timeouts (``FAST_GROUP``): tansu starts groups at generation
+0, for which aiokafka sends no LeaveGroup. TLS goes through a TLS front
+(``tests.brokers.kafka_tls``: tansu 0.6.0 serves no TLS); SASL can only be
+refused by tansu, so only refusals are tested.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import base64
 import logging
 import re
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -33,7 +37,8 @@ from eventsources.kafka import GoTimestamps, KafkaEventSource, KafkaSource, stop
 from eventsources.source import EmitResult, SourceContext
 from herald.core.errors import BusError, ConfigError, SecretError
 from herald.core.refs import SecretStore
-from tests.brokers.kafka import FAST_GROUP, KafkaBroker
+from tests.brokers.kafka import FAST_GROUP, KafkaBroker, free_port
+from tests.brokers.kafka_tls import Certificates, TLSFront
 
 DEADLINE = 15.0
 """Seconds any wait may take before the test fails."""
@@ -742,3 +747,183 @@ async def test_broker_stopped_mid_stream_and_restarted_loses_nothing(
     assert after == ends, "every offset is committed at the end"
     outages = [r for r in caplog.records if "not ready until they answer" in r.getMessage()]
     assert len(outages) == 1, "one log line for the outage"
+
+
+# ---------------------------------------------------------------------------------------
+# TLS (through a TLS front: tansu 0.6.0 serves none) and SASL (tansu refuses every login).
+
+
+def write_secret(root: Path, name: str, key: str, value: str | bytes) -> dict[str, str]:
+    """A secret file as the SecretStore reads it; its ``{name, key}`` reference."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / key).write_bytes(value if isinstance(value, bytes) else value.encode())
+    return {"name": name, "key": key}
+
+
+def tls_spec(root: Path, certs: Certificates, *, ca: Path, client_cert: bool) -> dict[str, Any]:
+    tls: dict[str, Any] = {
+        "caCertSecret": write_secret(root, "kafka-tls", "ca.crt", ca.read_bytes())
+    }
+    if client_cert:
+        tls["clientCertSecret"] = write_secret(
+            root, "kafka-tls", "tls.crt", certs.client_cert.read_bytes()
+        )
+        tls["clientKeySecret"] = write_secret(
+            root, "kafka-tls", "tls.key", certs.client_key.read_bytes()
+        )
+    return tls
+
+
+def client_context(certs: Certificates) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(certs.ca))
+    context.load_cert_chain(certs.client_cert, certs.client_key)
+    return context
+
+
+async def run_refused(
+    source: KafkaSource, caplog: pytest.LogCaptureFixture, text: str
+) -> list[logging.LogRecord]:
+    """Run ``source`` until it retried three times; its error lines. It must stay not ready."""
+    bus = MemoryBus()
+    await bus.start()
+    recorder = Recorder(bus)
+    task = asyncio.create_task(source.run(recorder.emit), name=unique("test-kafka-refused"))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="herald.source.kafka"):
+            await eventually(
+                lambda: (
+                    task.done()
+                    or sum("reconnecting in" in r.getMessage() for r in caplog.records) >= 3
+                ),
+                "three retries",
+            )
+            if task.done():
+                task.result()
+                raise AssertionError("the source returned")
+            assert not source.ready.is_set()
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+        await bus.close()
+    assert task.cancelled(), "the source ended only when cancelled"
+    errors = [
+        r for r in caplog.records if r.name == "herald.source.kafka" and r.levelno >= logging.ERROR
+    ]
+    assert len(errors) == 1, "one error line for the refusal, not one per retry"
+    assert text in errors[0].getMessage()
+    return errors
+
+
+@pytest.mark.parametrize("mutual", [False, True], ids=["server-cert", "client-cert-too"])
+async def test_tls_to_the_brokers_with_their_ca_and_a_client_certificate(
+    bus: MemoryBus, tmp_path: Path, mutual: bool
+) -> None:
+    es, topic, group = unique("es"), unique("topic"), unique("group")
+    certs = Certificates.make(tmp_path / "certs")
+    port = free_port()
+    secrets = tmp_path / "secrets"
+    tls = tls_spec(secrets, certs, ca=certs.ca, client_cert=mutual)
+    spec = {"topic": topic, "consumerGroup": {"groupName": group, "oldest": True}, "tls": tls}
+    with KafkaBroker(advertised_port=port) as own:
+        context = certs.server_context(require_client_cert=mutual)
+        async with TLSFront(context, own.port, port) as front:
+            client = AIOKafkaProducer(
+                bootstrap_servers=front.bootstrap,
+                enable_idempotence=False,
+                security_protocol="SSL",
+                ssl_context=client_context(certs),
+            )
+            await client.start()
+            try:
+                sent = [await client.send_and_wait(topic, b"over TLS", partition=0)]
+            finally:
+                await client.stop()
+            handshakes = front.handshakes
+            config = KafkaEventSource.model_validate({"url": front.bootstrap, **spec})
+            source = KafkaSource(
+                config,
+                SourceContext(es, "ev", secrets=SecretStore(secrets_dir=secrets)),
+                consumer_options=FAST_GROUP,
+                probe_interval=0.1,
+            )
+            recorder = Recorder(bus)
+            async with running(source, recorder):
+                events = await recorder.wait_published(1)
+            assert front.handshakes > handshakes, "the source connected through TLS"
+    assert [e.id for e in events] == ids(es, sent)
+    assert events[0].data["body"] == base64.b64encode(b"over TLS").decode()
+
+
+async def test_an_untrusted_broker_certificate_is_an_error_and_the_source_not_ready(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    certs = Certificates.make(tmp_path / "certs")
+    port = free_port()
+    secrets = tmp_path / "secrets"
+    spec = {
+        "topic": unique("topic"),
+        "partition": "0",
+        "connectionBackoff": {"duration": "20ms"},
+        "tls": tls_spec(secrets, certs, ca=certs.other_ca, client_cert=False),
+    }
+    with KafkaBroker(advertised_port=port) as own:
+        async with TLSFront(certs.server_context(), own.port, port) as front:
+            config = KafkaEventSource.model_validate({"url": front.bootstrap, **spec})
+            source = KafkaSource(
+                config,
+                SourceContext(unique("es"), "ev", secrets=SecretStore(secrets_dir=secrets)),
+                probe_interval=0.1,
+            )
+            (error,) = await run_refused(source, caplog, "does not trust")
+            assert front.handshakes == 0, "no TLS connection was accepted"
+    message = error.getMessage()
+    assert f"brokers {front.bootstrap} sent a TLS certificate" in message
+    assert "certificate" in message.split("(")[1], "the verification error is quoted"
+    assert "tls.caCertSecret" in message
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+async def test_a_refused_sasl_login_is_an_error_and_the_source_not_ready(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mechanism: str
+) -> None:
+    # tansu refuses every SCRAM login (it stores no credentials; see tests.brokers.kafka),
+    # so this is the wrong-password case. It answers with a SCRAM error message.
+    secrets = tmp_path / "secrets"
+    sasl = {
+        "mechanism": mechanism,
+        "userSecret": write_secret(secrets, "kafka-user", "user", "alice"),
+        "passwordSecret": write_secret(secrets, "kafka-user", "password", "not-her-password"),
+    }
+    spec = {
+        "topic": unique("topic"),
+        "consumerGroup": {"groupName": unique("group")},
+        "connectionBackoff": {"duration": "20ms"},
+        "sasl": sasl,
+    }
+    with KafkaBroker(authentication=True) as own:
+        source = make_source(own, unique("es"), spec, secrets=SecretStore(secrets_dir=secrets))
+        (error,) = await run_refused(source, caplog, f"refused the {mechanism} login")
+    message = error.getMessage()
+    assert f"brokers {own.bootstrap} refused the {mechanism} login of user 'alice'" in message
+    assert "sasl.userSecret and sasl.passwordSecret" in message
+    assert "not-her-password" not in caplog.text, "the password is never logged"
+
+
+async def test_sasl_against_brokers_that_do_not_authenticate_is_an_error(
+    broker: KafkaBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secrets = tmp_path / "secrets"
+    spec = {
+        "topic": unique("topic"),
+        "partition": "0",
+        "connectionBackoff": {"duration": "20ms"},
+        "sasl": {
+            "mechanism": "PLAIN",
+            "userSecret": write_secret(secrets, "kafka-user", "user", "alice"),
+            "passwordSecret": write_secret(secrets, "kafka-user", "password", "secret"),
+        },
+    }
+    source = make_source(broker, unique("es"), spec, secrets=SecretStore(secrets_dir=secrets))
+    (error,) = await run_refused(source, caplog, "do not offer SASL mechanism PLAIN")
+    assert "sasl.mechanism" in error.getMessage()

@@ -6,7 +6,9 @@ aiokafka consumer: key, headers and value are what a downstream consumer sees.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -19,7 +21,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-unt
 from bus.event import Event
 from herald.core.errors import ConfigError, PermanentTriggerError, TemporaryTriggerError
 from herald.core.refs import SecretStore
-from tests.brokers.kafka import KafkaBroker
+from tests.brokers.kafka import KafkaBroker, free_port
+from tests.brokers.kafka_tls import Certificates, TLSFront
 from triggers import base as trigger_registry
 from triggers.base import TriggerContext
 from triggers.kafka import EVENT_IDS_HEADER, KafkaTrigger, KafkaTriggerRunner
@@ -340,3 +343,128 @@ def test_unsupported_or_unreadable_settings_are_refused_at_start(
 
 def test_the_registry_runs_kafka_with_this_runner() -> None:
     assert trigger_registry.factory("kafka") is KafkaTriggerRunner
+
+
+# ---------------------------------------------------------------------------------------
+# TLS (through a TLS front: tansu 0.6.0 serves none) and SASL (tansu refuses every login).
+
+
+async def test_tls_with_a_client_certificate_stores_the_record(
+    context: TriggerContext,
+    events: dict[str, Event],
+    runners: list[KafkaTriggerRunner],
+    tmp_path: Path,
+) -> None:
+    certs = Certificates.make(tmp_path / "certs")
+    secret(tmp_path, "kafka-tls", "ca.crt", certs.ca.read_text())
+    secret(tmp_path, "kafka-tls", "tls.crt", certs.client_cert.read_text())
+    secret(tmp_path, "kafka-tls", "tls.key", certs.client_key.read_text())
+    topic, port = unique(), free_port()
+    with KafkaBroker(advertised_port=port) as own:
+        async with TLSFront(
+            certs.server_context(require_client_cert=True), own.port, port
+        ) as front:
+            runner, spec = make(
+                runners,
+                {
+                    "url": front.bootstrap,
+                    "topic": topic,
+                    "payload": [
+                        {"src": {"dependencyName": "order", "dataKey": "body.id"}, "dest": "id"}
+                    ],
+                    "tls": {
+                        "caCertSecret": {"name": "kafka-tls", "key": "ca.crt"},
+                        "clientCertSecret": {"name": "kafka-tls", "key": "tls.crt"},
+                        "clientKeySecret": {"name": "kafka-tls", "key": "tls.key"},
+                    },
+                },
+                context,
+            )
+            outcome = await runner.fire(spec, events)
+            assert front.handshakes >= 1, "the producer connected through TLS"
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=front.bootstrap,
+                auto_offset_reset="earliest",
+                security_protocol="SSL",
+                ssl_context=client_context(certs),
+            )
+            await consumer.start()
+            try:
+                consumer.subscribe([topic])
+                async with asyncio.timeout(DEADLINE):
+                    record = await consumer.getone()
+            finally:
+                await consumer.stop()
+    assert f"offset {record.offset}" in outcome
+    assert orjson.loads(record.value) == {"id": "42"}
+
+
+async def test_an_untrusted_broker_certificate_is_a_permanent_failure(
+    context: TriggerContext,
+    events: dict[str, Event],
+    runners: list[KafkaTriggerRunner],
+    tmp_path: Path,
+) -> None:
+    certs = Certificates.make(tmp_path / "certs")
+    secret(tmp_path, "kafka-tls", "ca.crt", certs.other_ca.read_text())
+    port = free_port()
+    with KafkaBroker(advertised_port=port) as own:
+        async with TLSFront(certs.server_context(), own.port, port) as front:
+            runner, spec = make(
+                runners,
+                {
+                    "url": front.bootstrap,
+                    "topic": unique(),
+                    "payload": [],
+                    "tls": {"caCertSecret": {"name": "kafka-tls", "key": "ca.crt"}},
+                },
+                context,
+            )
+            with pytest.raises(PermanentTriggerError) as refused:
+                await runner.fire(spec, events)
+    message = str(refused.value)
+    assert (
+        f"brokers {front.bootstrap} sent a TLS certificate this producer does not trust" in message
+    )
+    assert "kafka.tls.caCertSecret" in message
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+async def test_a_refused_sasl_login_is_a_permanent_failure(
+    context: TriggerContext,
+    events: dict[str, Event],
+    runners: list[KafkaTriggerRunner],
+    tmp_path: Path,
+    mechanism: str,
+) -> None:
+    # tansu refuses every SCRAM login (it stores no credentials; see tests.brokers.kafka),
+    # so this is the wrong-password case.
+    secret(tmp_path, "kafka-user", "user", "alice")
+    secret(tmp_path, "kafka-user", "password", "not-her-password")
+    with KafkaBroker(authentication=True) as own:
+        runner, spec = make(
+            runners,
+            {
+                "url": own.bootstrap,
+                "topic": unique(),
+                "payload": [],
+                "sasl": {
+                    "mechanism": mechanism,
+                    "userSecret": {"name": "kafka-user", "key": "user"},
+                    "passwordSecret": {"name": "kafka-user", "key": "password"},
+                },
+            },
+            context,
+        )
+        with pytest.raises(PermanentTriggerError) as refused:
+            await runner.fire(spec, events)
+    message = str(refused.value)
+    assert f"brokers {own.bootstrap} refused the {mechanism} login of user 'alice'" in message
+    assert "kafka.sasl.userSecret and kafka.sasl.passwordSecret" in message
+    assert "not-her-password" not in message
+
+
+def client_context(certs: Certificates) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(certs.ca))
+    context.load_cert_chain(certs.client_cert, certs.client_key)
+    return context
