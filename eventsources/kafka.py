@@ -568,6 +568,19 @@ class _Records:
         )
 
 
+def _fetched_since(consumer: Any, since_ms: int) -> bool:
+    """Whether the brokers answered a fetch of an assigned partition at or after ``since_ms``.
+
+    aiokafka stamps a partition (wall clock, ms) on every fetch answer, also an
+    empty one at the end of a long poll.
+    """
+    for tp in consumer.assignment():
+        stamp = consumer.last_poll_timestamp(tp)
+        if stamp is not None and stamp >= since_ms:
+            return True
+    return False
+
+
 class _Unavailable(Exception):
     """The configured partition is not (yet) in the topic; retried like a lost broker."""
 
@@ -627,6 +640,8 @@ class KafkaSource:
         self._wake = asyncio.Event()
         """Wakes the watcher early: partitions were assigned."""
         self._bus_failing = False
+        self._received = 0.0
+        """When the client last handed over records (monotonic seconds)."""
         self._pending: dict[Any, int] = {}
         """Partition -> next offset to commit: records up to it have been emitted."""
 
@@ -840,9 +855,12 @@ class KafkaSource:
 
         The question is the end offset of one assigned partition (one small
         request to its leader); with nothing assigned, the cluster's metadata.
+        An answer that is late while fetches are answered is no outage: the
+        question waits behind fetches that a slow broker serves one by one.
         """
         errors = self._kafka.errors
         within = max(self._probe_interval * 3, 1.0)
+        asked, asked_ms = time.monotonic(), int(time.time() * 1000)
         try:
             async with asyncio.timeout(within):
                 assigned = consumer.assignment()
@@ -851,6 +869,16 @@ class KafkaSource:
                 else:
                     await consumer.topics()
         except (errors.KafkaError, TimeoutError) as e:
+            if isinstance(e, TimeoutError) and (
+                self._received >= asked or _fetched_since(consumer, asked_ms)
+            ):
+                # The question waits in line behind fetches on the same connection (a
+                # broker answers one request at a time): fetch answers or records that
+                # came meanwhile show that it answers, slowly. No outage, no rejoin.
+                log.debug(
+                    "%s: no answer to the probe within %gs, but to fetches", self.owner, within
+                )
+                return
             self._connected = False
             self._update_ready()
             self._change(
@@ -880,6 +908,7 @@ class KafkaSource:
                 if group and self._pending:
                     await self._commit(consumer)  # the stream paused: commit what was emitted
                 continue
+            self._received = time.monotonic()
             failed = await self._deliver(consumer, batch, emit)
             if (
                 group

@@ -708,6 +708,7 @@ async def test_broker_stopped_mid_stream_and_restarted_loses_nothing(
                 await wait_not_ready(source)
                 emitted_before = {e.id for e, _ in recorder.calls}
                 await asyncio.to_thread(own.start)  # same port, same bucket
+                kept = await committed_offsets(own, group, topic)
                 await wait_ready(source, consuming)
                 await stream.wait_acked(acked_before + 60)
                 stream.enough.set()
@@ -731,9 +732,10 @@ async def test_broker_stopped_mid_stream_and_restarted_loses_nothing(
     assert set(bodies) == set(range(stream.sent)), "every produced record reached the bus"
     assert len(bodies) - stream.sent <= 1, "only the record in flight at the crash is stored twice"
 
-    # Committed offsets survived the restart: the group did not start over. The only
-    # records read again are some emitted before the outage and not committed when it
-    # began; the bus dropped them as duplicates.
+    # Committed offsets survived the restart: the broker still had them, and the group
+    # did not start over. The only records read again are some emitted before the
+    # outage and not committed when it began; the bus dropped them as duplicates.
+    assert all(kept.get(p, -1) >= offset for p, offset in before.items()), (kept, before)
     replayed = [e.id for e, result in recorder.calls if result is EmitResult.DUPLICATE]
     assert set(replayed) <= emitted_before
     for event_id in replayed:
