@@ -24,7 +24,8 @@ from bus.base import Key
 from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources import source as source_registry
-from eventsources.http_server import MASKED_AUTH, MAX_BODY_DEPTH, HTTPServers
+from eventsources.http_server import MASKED_AUTH, HTTPServers
+from eventsources.payloads import MAX_BODY_DEPTH
 from eventsources.source import EmitResult, Source, SourceContext
 from eventsources.webhook import WebhookEventSource, WebhookSource
 from herald.core.errors import ConfigError, SecretError, SourceError
