@@ -29,8 +29,9 @@ it guarantees:
   partitions are rewound to the first record the bus did not take and
   retried after a backoff; nothing is skipped.
 - **Bad input is skipped, not fatal.** A value that is not JSON (or nests
-  deeper than :data:`MAX_BODY_DEPTH` levels) with ``jsonBody: true`` is logged
-  with its event id and skipped; its offset is committed with the others.
+  deeper than :data:`~eventsources.payloads.MAX_BODY_DEPTH` levels) with
+  ``jsonBody: true`` is logged with its event id and skipped; its offset is
+  committed with the others.
 - **Readiness and reconnection.** ``ready`` is set only while the brokers
   answer and the assigned partitions have a position; when they go away it is
   cleared and the client reconnects with ``connectionBackoff`` (default: every
@@ -74,7 +75,6 @@ from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Annotated, Any, Literal, Self, TypeAlias
 
-import orjson
 import yaml
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
@@ -94,6 +94,7 @@ from eventsources.base import (
     sasl_problems,
     tls_problems,
 )
+from eventsources.payloads import TRACEPARENT, BadInput, json_body
 from eventsources.source import Emit, SourceContext
 from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.errors import BusError, ConfigError
@@ -275,8 +276,6 @@ EVENT_TYPE = "kafka"
 MAX_BATCH = 500
 """Records taken from the client at once; their offsets are committed together."""
 
-MAX_BODY_DEPTH = 128
-"""Deepest nesting of arrays/objects accepted in a JSON body (the bus serialises with orjson)."""
 
 PROBE_INTERVAL = 1.0
 """Seconds between two checks that the brokers still answer (readiness)."""
@@ -294,7 +293,6 @@ LOGIN_TIMEOUT = 10.0
 """Seconds the check of why a connection was refused (TLS, SASL) may take."""
 
 _POLL_MS = 500
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[!-~]*)?")
 
 
 def require_aiokafka() -> ModuleType:
@@ -468,23 +466,6 @@ class GoTimestamps:
         return self._prefix + " +0000 UTC"
 
 
-def _too_deep(value: object, limit: int) -> bool:
-    """Whether ``value`` nests arrays/objects more than ``limit`` levels deep."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
-
-
 class _Records:
     """Turns consumer records into events (the hot path: one call per record)."""
 
@@ -508,29 +489,14 @@ class _Records:
             body = None
         elif self._json_body:
             try:
-                body = orjson.loads(value)
-            except orjson.JSONDecodeError as e:
+                body = json_body(value)
+            except BadInput as e:
                 log.warning(
-                    "%s/%s: record %s skipped: jsonBody is true but the value is not JSON (%s); "
-                    "fix the producer or set jsonBody: false",
+                    "%s/%s: record %s skipped: %s; fix the producer or set jsonBody: false",
                     self._source,
                     self._name,
                     event_id,
                     e,
-                )
-                return None
-            # Too deep needs two brackets per level: short values are never checked.
-            if (
-                len(value) > 2 * MAX_BODY_DEPTH
-                and value.count(b"[") + value.count(b"{") > MAX_BODY_DEPTH
-                and _too_deep(body, MAX_BODY_DEPTH)
-            ):
-                log.warning(
-                    "%s/%s: record %s skipped: its JSON nests deeper than %d levels",
-                    self._source,
-                    self._name,
-                    event_id,
-                    MAX_BODY_DEPTH,
                 )
                 return None
         else:
@@ -542,7 +508,7 @@ class _Records:
             for name, raw in record.headers:
                 headers[name] = raw.decode("utf-8", "replace") if raw is not None else ""
             traceparent = headers.get("traceparent")
-            if traceparent is not None and _TRACEPARENT.fullmatch(traceparent):
+            if traceparent is not None and TRACEPARENT.fullmatch(traceparent):
                 extensions = {"traceparent": traceparent}
         data: dict[str, Any] = {
             "topic": record.topic,
