@@ -39,7 +39,8 @@ it guarantees:
   the client (a TLS certificate it does not trust, a TLS handshake they
   refuse, a SASL login or mechanism they refuse) are an error line naming the
   field to fix, not "unavailable": aiokafka reports them all as "Unable to
-  bootstrap", so one connection is repeated to find out (:func:`login_refusal`).
+  bootstrap", so one connection is repeated to find out
+  (:func:`herald.core.kafka_client.login_refusal`).
   The source stays not ready and retries with the same backoff.
 - ``limitEventsPerSecond`` paces emits to at most that many per second.
 
@@ -69,7 +70,6 @@ import base64
 import contextlib
 import logging
 import re
-import ssl
 import time
 from collections.abc import Iterator, Mapping
 from types import ModuleType
@@ -98,9 +98,9 @@ from eventsources.payloads import TRACEPARENT, BadInput, json_body
 from eventsources.source import Emit, SourceContext
 from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.errors import BusError, ConfigError
+from herald.core.kafka_client import client_options, login_refusal, refusal
 from herald.core.model import Spec
-from herald.core.refs import SecretStore
-from herald.core.tls import BasicAuth, SASLConfig, TLSConfig, client_ssl_context
+from herald.core.tls import BasicAuth, SASLConfig, TLSConfig
 
 _BROKER = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+(\.\d+)?$")
@@ -287,11 +287,6 @@ whenever the stream pauses, before partitions are revoked, and on shutdown)."""
 COMMIT_TIMEOUT = 10.0
 """Seconds one offset commit may take before it is left to the next one."""
 
-SASL_SUPPORTED = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-
-LOGIN_TIMEOUT = 10.0
-"""Seconds the check of why a connection was refused (TLS, SASL) may take."""
-
 _POLL_MS = 500
 
 
@@ -305,119 +300,6 @@ def require_aiokafka() -> ModuleType:
         ) from e
     module: ModuleType = aiokafka
     return module
-
-
-def client_options(
-    url: str,
-    tls: TLSConfig | None,
-    sasl: SASLConfig | None,
-    secrets: SecretStore,
-    where: str,
-) -> dict[str, Any]:
-    """aiokafka connection options (brokers, TLS, SASL) with secrets read now.
-
-    Raises :class:`ConfigError` (a :class:`~herald.core.errors.SecretError`
-    for a secret that cannot be read) naming ``where`` and the field.
-    """
-    options: dict[str, Any] = {
-        "bootstrap_servers": [broker.strip() for broker in url.split(",")],
-        "client_id": "herald",
-    }
-    if tls is not None:
-        options["ssl_context"] = client_ssl_context(tls, secrets)
-    if sasl is not None:
-        mechanism = sasl.mechanism or "PLAIN"
-        if mechanism not in SASL_SUPPORTED:
-            raise ConfigError(
-                f"{where}: SASL mechanism {mechanism} is not supported by Herald yet: "
-                f"use one of {', '.join(SASL_SUPPORTED)}",
-                path="sasl.mechanism",
-            )
-        if sasl.user_secret is None or sasl.password_secret is None:
-            raise ConfigError(f"{where}: sasl needs userSecret and passwordSecret", path="sasl")
-        options["sasl_mechanism"] = mechanism
-        options["sasl_plain_username"] = secrets.secret(sasl.user_secret) or ""
-        options["sasl_plain_password"] = secrets.secret(sasl.password_secret) or ""
-    options["security_protocol"] = {
-        (False, False): "PLAINTEXT",
-        (True, False): "SSL",
-        (False, True): "SASL_PLAINTEXT",
-        (True, True): "SASL_SSL",
-    }[(tls is not None, sasl is not None)]
-    return options
-
-
-def refusal(error: BaseException, options: Mapping[str, Any]) -> str | None:
-    """What ``error`` of a first connection says about the client's TLS or SASL settings.
-
-    A sentence to follow "brokers <url> ", naming the field to fix; None when
-    the error is not about them (a broker that is down, a timeout). The kafka
-    trigger words its own the same way (adapters do not import each other).
-    """
-    errors = require_aiokafka().errors
-    mechanism = options.get("sasl_mechanism")
-    user = options.get("sasl_plain_username")
-    credentials = "check sasl.userSecret and sasl.passwordSecret"
-    if isinstance(error, errors.SaslAuthenticationFailed | errors.AuthenticationFailedError):
-        return f"refused the {mechanism} login of user {user!r} ({error}): {credentials}"
-    if isinstance(error, KeyError) and error.args == ("v",) and str(mechanism).startswith("SCRAM"):
-        # RFC 5802: a server-final-message carries a signature (v=) or an error (e=);
-        # aiokafka 0.14 looks only for the signature and fails with KeyError('v').
-        return (
-            f"refused the {mechanism} login of user {user!r} (an error instead of the "
-            f"server signature in the last SCRAM message): {credentials}"
-        )
-    if isinstance(error, errors.UnsupportedSaslMechanismError):
-        return (
-            f"do not offer SASL mechanism {mechanism}: set sasl.mechanism to one they offer, "
-            "or remove sasl if they do not authenticate clients"
-        )
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return (
-            f"sent a TLS certificate this client does not trust ({error.verify_message}): "
-            "set tls.caCertSecret to the CA that signed it"
-        )
-    if isinstance(error, ssl.SSLError):
-        return (
-            f"refused the TLS handshake ({error.reason or error}): check tls, e.g. "
-            "tls.clientCertSecret and tls.clientKeySecret when they require a client certificate"
-        )
-    return None
-
-
-async def login_refusal(options: Mapping[str, Any]) -> str | None:
-    """Connect to each bootstrap broker once, as the client does; why they refuse it, if so.
-
-    aiokafka reports every failed bootstrap as ``Unable to bootstrap`` and logs
-    the cause: a refused login or an untrusted certificate would read like
-    brokers that are down. This repeats the first connection (TLS handshake,
-    ApiVersions, SASL) and returns :func:`refusal`'s sentence for the first
-    broker that refuses the client, None when they are only unreachable.
-    """
-    errors = require_aiokafka().errors
-    from aiokafka import conn
-
-    for host, port, _ in conn.collect_hosts(options["bootstrap_servers"], randomize=False):
-        try:
-            async with asyncio.timeout(LOGIN_TIMEOUT):
-                connection = await conn.create_conn(
-                    host,
-                    port,
-                    client_id=options.get("client_id", "herald"),
-                    request_timeout_ms=int(LOGIN_TIMEOUT * 1000),
-                    ssl_context=options.get("ssl_context"),
-                    security_protocol=options["security_protocol"],
-                    sasl_mechanism=options.get("sasl_mechanism"),
-                    sasl_plain_username=options.get("sasl_plain_username"),
-                    sasl_plain_password=options.get("sasl_plain_password"),
-                )
-        except (errors.KafkaError, OSError, TimeoutError, KeyError) as e:
-            reason = refusal(e, options)
-            if reason is not None:
-                return reason
-        else:
-            connection.close()
-    return None
 
 
 async def stop_client(client: Any, owner: str) -> None:
@@ -588,7 +470,9 @@ class KafkaSource:
         self.config = config
         self.context = context
         self.owner = owner
-        self._options = client_options(config.url, config.tls, config.sasl, context.secrets, owner)
+        self._options = client_options(
+            config.url, config.tls, config.sasl, context.secrets, owner=owner
+        )
         self._options.update(consumer_options or {})
         self._group = config.consumer_group
         self._partition = int(config.partition) if self._group is None and config.partition else 0

@@ -59,7 +59,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import ssl
 import time
 from collections.abc import Mapping
 from types import ModuleType
@@ -74,9 +73,9 @@ from herald.core.errors import (
     SecretError,
     TemporaryTriggerError,
 )
+from herald.core.kafka_client import client_options, login_refusal, refusal
 from herald.core.model import Spec
-from herald.core.refs import SecretStore
-from herald.core.tls import BasicAuth, SASLConfig, TLSConfig, client_ssl_context
+from herald.core.tls import BasicAuth, SASLConfig, TLSConfig
 from triggers.base import TriggerContext
 from triggers.params import (
     PayloadParameter,
@@ -162,10 +161,11 @@ EVENT_IDS_HEADER = "X-Herald-Event-Ids"
 TIMEOUT = 10.0
 """Seconds the start of the producer, or one record's send and ack, may take."""
 
-SASL_SUPPORTED = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+_AT = "kafka"
+"""Where tls and sasl sit in a trigger's spec, as messages and error paths name them."""
 
-LOGIN_TIMEOUT = 10.0
-"""Seconds the check of why the brokers refused the producer (TLS, SASL) may take."""
+_CLIENT = "producer"
+"""What the connection refusals call this trigger's side."""
 
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _ACKS_OPTION: dict[int | None, int | str] = {None: "all", -1: "all", 0: 0, 1: 1}
@@ -218,7 +218,9 @@ class KafkaTriggerRunner:
                 spec.version,
             )
         self._url = spec.url
-        options = _client_options(spec.url, spec.tls, spec.sasl, context.secrets)
+        options = client_options(
+            spec.url, spec.tls, spec.sasl, context.secrets, at=_AT, locate_secret_errors=True
+        )
         options["acks"] = _ACKS_OPTION[spec.required_acks]
         options["enable_idempotence"] = False
         options["request_timeout_ms"] = int(TIMEOUT * 1000)
@@ -310,16 +312,16 @@ class KafkaTriggerRunner:
             raise PermanentTriggerError(
                 f"{self._url} refused the credentials of kafka.sasl ({_describe(e)})"
             ) from e
-        except KeyError as e:  # aiokafka's SCRAM client on a refused login, see _refusal()
+        except KeyError as e:  # aiokafka's SCRAM client on a refused login, see refusal()
             await self._stop(producer)
-            reason = _refusal(self._kafka, e, self._options)
+            reason = refusal(e, self._options, at=_AT, client=_CLIENT)
             if reason is None:
                 raise
             raise PermanentTriggerError(f"brokers {self._url} {reason}") from e
         except (errors.KafkaError, TimeoutError, OSError) as e:
             await self._stop(producer)
             if isinstance(e, errors.KafkaConnectionError):
-                reason = await _login_refusal(self._kafka, self._options)
+                reason = await login_refusal(self._options, at=_AT, client=_CLIENT)
                 if reason is not None:
                     raise PermanentTriggerError(f"brokers {self._url} {reason}") from e
             raise TemporaryTriggerError(
@@ -368,107 +370,6 @@ class KafkaTriggerRunner:
                     headers["traceparent"] = traceparent
                     break
         return [(name, value.encode()) for name, value in headers.items()]
-
-
-def _client_options(
-    url: str, tls: TLSConfig | None, sasl: SASLConfig | None, secrets: SecretStore
-) -> dict[str, Any]:
-    """aiokafka connection options (brokers, TLS, SASL) with secrets read now."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": [broker.strip() for broker in url.split(",") if broker.strip()],
-        "client_id": "herald",
-    }
-    try:
-        if tls is not None:
-            options["ssl_context"] = client_ssl_context(tls, secrets)
-        if sasl is not None:
-            mechanism = sasl.mechanism or "PLAIN"
-            if mechanism not in SASL_SUPPORTED:
-                raise ConfigError(
-                    f"SASL mechanism {mechanism} is not supported by Herald yet: use one of "
-                    + ", ".join(SASL_SUPPORTED),
-                    path="kafka.sasl.mechanism",
-                )
-            if sasl.user_secret is None or sasl.password_secret is None:
-                raise ConfigError("sasl needs userSecret and passwordSecret", path="kafka.sasl")
-            options["sasl_mechanism"] = mechanism
-            options["sasl_plain_username"] = secrets.secret(sasl.user_secret) or ""
-            options["sasl_plain_password"] = secrets.secret(sasl.password_secret) or ""
-    except SecretError as e:
-        raise ConfigError(str(e), path="kafka.sasl" if sasl is not None else "kafka.tls") from e
-    options["security_protocol"] = ("SASL_" if sasl is not None else "") + (
-        "SSL" if tls is not None else "PLAINTEXT"
-    )
-    return options
-
-
-def _refusal(kafka: ModuleType, error: BaseException, options: Mapping[str, Any]) -> str | None:
-    """What ``error`` of a first connection says about kafka.tls or kafka.sasl; None if nothing.
-
-    The kafka source words it the same way (adapters do not import each other).
-    """
-    errors = kafka.errors
-    mechanism = options.get("sasl_mechanism")
-    user = options.get("sasl_plain_username")
-    credentials = "check kafka.sasl.userSecret and kafka.sasl.passwordSecret"
-    if isinstance(error, errors.SaslAuthenticationFailed | errors.AuthenticationFailedError):
-        return f"refused the {mechanism} login of user {user!r} ({error}): {credentials}"
-    if isinstance(error, KeyError) and error.args == ("v",) and str(mechanism).startswith("SCRAM"):
-        # RFC 5802: a server-final-message carries a signature (v=) or an error (e=);
-        # aiokafka 0.14 looks only for the signature and fails with KeyError('v').
-        return (
-            f"refused the {mechanism} login of user {user!r} (an error instead of the "
-            f"server signature in the last SCRAM message): {credentials}"
-        )
-    if isinstance(error, errors.UnsupportedSaslMechanismError):
-        return (
-            f"do not offer SASL mechanism {mechanism}: set kafka.sasl.mechanism to one they "
-            "offer, or remove kafka.sasl if they do not authenticate clients"
-        )
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return (
-            f"sent a TLS certificate this producer does not trust ({error.verify_message}): "
-            "set kafka.tls.caCertSecret to the CA that signed it"
-        )
-    if isinstance(error, ssl.SSLError):
-        return (
-            f"refused the TLS handshake ({error.reason or error}): check kafka.tls, e.g. "
-            "kafka.tls.clientCertSecret and kafka.tls.clientKeySecret when they require a "
-            "client certificate"
-        )
-    return None
-
-
-async def _login_refusal(kafka: ModuleType, options: Mapping[str, Any]) -> str | None:
-    """Connect to each bootstrap broker once, as the producer does; why they refuse it, if so.
-
-    aiokafka reports every failed bootstrap as ``Unable to bootstrap`` (its log
-    has the cause), so a refused login or an untrusted certificate would read
-    like brokers that are down, and be retried for ever.
-    """
-    from aiokafka import conn
-
-    for host, port, _ in conn.collect_hosts(options["bootstrap_servers"], randomize=False):
-        try:
-            async with asyncio.timeout(LOGIN_TIMEOUT):
-                connection = await conn.create_conn(
-                    host,
-                    port,
-                    client_id=options.get("client_id", "herald"),
-                    request_timeout_ms=int(LOGIN_TIMEOUT * 1000),
-                    ssl_context=options.get("ssl_context"),
-                    security_protocol=options["security_protocol"],
-                    sasl_mechanism=options.get("sasl_mechanism"),
-                    sasl_plain_username=options.get("sasl_plain_username"),
-                    sasl_plain_password=options.get("sasl_plain_password"),
-                )
-        except (kafka.errors.KafkaError, OSError, TimeoutError, KeyError) as e:
-            reason = _refusal(kafka, e, options)
-            if reason is not None:
-                return reason
-        else:
-            connection.close()
-    return None
 
 
 def _describe(error: BaseException) -> str:
