@@ -132,22 +132,22 @@ def test_every_supported_mechanism_is_passed_on(secrets: SecretStore, mechanism:
     assert options["sasl_mechanism"] == mechanism
 
 
-def test_an_unsupported_mechanism_is_refused_as_the_source_says_it(secrets: SecretStore) -> None:
+@pytest.mark.parametrize(
+    ("mechanism", "options", "path", "said"),
+    [
+        ("GSSAPI", {"owner": "es/ev"}, "sasl.mechanism", "es/ev: "),
+        ("OAUTHBEARER", {"at": "kafka"}, "kafka.sasl.mechanism", ""),
+    ],
+    ids=["source", "trigger"],
+)
+def test_an_unsupported_mechanism_is_refused_in_each_adapter_s_words(
+    secrets: SecretStore, mechanism: str, options: dict[str, Any], path: str, said: str
+) -> None:
     with pytest.raises(ConfigError) as raised:
-        client_options("kafka:9092", None, sasl(secrets, "GSSAPI"), secrets, owner="es/ev")
-    assert raised.value.path == "sasl.mechanism"
+        client_options("kafka:9092", None, sasl(secrets, mechanism), secrets, **options)
+    assert raised.value.path == path
     assert raised.value.reason == (
-        "es/ev: SASL mechanism GSSAPI is not supported by Herald yet: "
-        "use one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"
-    )
-
-
-def test_an_unsupported_mechanism_is_refused_as_the_trigger_says_it(secrets: SecretStore) -> None:
-    with pytest.raises(ConfigError) as raised:
-        client_options("kafka:9092", None, sasl(secrets, "OAUTHBEARER"), secrets, at="kafka")
-    assert raised.value.path == "kafka.sasl.mechanism"
-    assert raised.value.reason == (
-        "SASL mechanism OAUTHBEARER is not supported by Herald yet: "
+        f"{said}SASL mechanism {mechanism} is not supported by Herald yet: "
         "use one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"
     )
 
