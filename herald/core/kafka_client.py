@@ -19,7 +19,7 @@ The two adapters name things differently, and each keeps its own words:
 - ``owner`` prefixes :class:`~herald.core.errors.ConfigError` messages
   (``"<owner>: …"``); the source passes ``<eventSource>/<event>``.
 - ``locate_secret_errors``: a secret that cannot be read becomes a
-  ConfigError at ``<at>.sasl`` (when sasl is set, else ``<at>.tls``), as
+  ConfigError at ``<at>.tls`` or ``<at>.sasl``, whichever names it, as
   the trigger reports it; without it the
   :class:`~herald.core.errors.SecretError` goes out as raised.
 
@@ -78,15 +78,17 @@ def client_options(
         "bootstrap_servers": [broker.strip() for broker in url.split(",") if broker.strip()],
         "client_id": "herald",
     }
+    field = "tls"
     try:
         if tls is not None:
             options["ssl_context"] = client_ssl_context(tls, secrets)
         if sasl is not None:
+            field = "sasl"
             options.update(_sasl_options(sasl, secrets, at, owner))
     except SecretError as e:
         if not locate_secret_errors:
             raise
-        raise ConfigError(str(e), path=_at(at, "sasl" if sasl is not None else "tls")) from e
+        raise ConfigError(str(e), path=_at(at, field)) from e
     options["security_protocol"] = _PROTOCOL[(tls is not None, sasl is not None)]
     return options
 

@@ -434,3 +434,13 @@ def test_importing_the_module_loads_neither_aiokafka_nor_an_adapter() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_a_missing_tls_secret_is_placed_at_tls_even_with_sasl_set(secrets: SecretStore) -> None:
+    auth = SASLConfig.model_validate(
+        {"userSecret": put(secrets, "user", "ada"), "passwordSecret": put(secrets, "pw", "x")}
+    )
+    tls = TLSConfig.model_validate({"caCertSecret": {"name": "absent", "key": "ca.crt"}})
+    with pytest.raises(ConfigError) as raised:
+        client_options("kafka:9092", tls, auth, secrets, at="kafka", locate_secret_errors=True)
+    assert raised.value.path == "kafka.tls"
