@@ -29,7 +29,7 @@ from herald.core.kafka_client import SASL_SUPPORTED, client_options, login_refus
 from herald.core.refs import SecretStore
 from herald.core.tls import SASLConfig, TLSConfig
 from tests.brokers.kafka import free_port
-from tests.brokers.kafka_tls import Certificates
+from tests.certs import Certificates
 
 SOURCE: dict[str, str] = {"at": "", "client": "client"}
 TRIGGER: dict[str, str] = {"at": "kafka", "client": "producer"}

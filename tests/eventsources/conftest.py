@@ -9,9 +9,7 @@ with a deadline, never sleeps.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +26,7 @@ from eventsources.http_server import HTTPServers
 from eventsources.source import Emit, EmitResult, Source
 from herald.core.errors import BusError
 from herald.core.refs import SecretStore
+from tests.certs import self_signed
 from tests.sink import free_port
 
 DEADLINE = 10.0
@@ -183,28 +182,12 @@ class Certificate:
         return ssl.create_default_context(cafile=str(self.cert_path))
 
 
-def _openssl_certificate(where: Path) -> Certificate:
-    cert, key = where / "tls.crt", where / "tls.key"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-            "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=DEADLINE,
-    )  # fmt: skip
-    return Certificate(cert.read_bytes(), key.read_bytes(), cert)
-
-
 @pytest.fixture
 def certificate(tmp_path: Path) -> Certificate:
-    """A self-signed certificate made with the openssl CLI (skipped when it is missing)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a self-signed certificate")
+    """A self-signed certificate for 127.0.0.1 and localhost (tests.certs)."""
+    cert, key = self_signed()
     where = tmp_path / "pki"
     where.mkdir()
-    return _openssl_certificate(where)
+    cert_path = where / "tls.crt"
+    cert_path.write_bytes(cert)
+    return Certificate(cert, key, cert_path)

@@ -38,7 +38,8 @@ from eventsources.source import EmitResult, SourceContext
 from herald.core.errors import BusError, ConfigError, SecretError
 from herald.core.refs import SecretStore
 from tests.brokers.kafka import FAST_GROUP, KafkaBroker, free_port
-from tests.brokers.kafka_tls import Certificates, TLSFront
+from tests.brokers.kafka_tls import TLSFront
+from tests.certs import Certificates
 
 DEADLINE = 15.0
 """Seconds any wait may take before the test fails."""

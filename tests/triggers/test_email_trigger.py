@@ -8,8 +8,6 @@ SMTP servers do (4xx/5xx) to exercise how failures are sorted.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator, Mapping
@@ -22,14 +20,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from bus.event import Event
 from herald.core.errors import PermanentTriggerError, TemporaryTriggerError
 from herald.core.refs import SecretStore
+from tests.certs import Certificates
 from triggers.base import TriggerContext, factory
 from triggers.email import EVENT_IDS_HEADER, EmailTrigger, EmailTriggerRunner
 
@@ -101,85 +96,18 @@ def smtp() -> Iterator[Server]:
         controller.stop()
 
 
-@dataclass
-class TLSFiles:
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
 @pytest.fixture
-def tls_files(tmp_path: Path) -> TLSFiles:
+def tls_files(tmp_path: Path) -> Certificates:
     """A test CA and a server certificate for 127.0.0.1 signed by it."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("Herald test CA"))
-        .issuer_name(_name("Herald test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    files = TLSFiles(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
-    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return files
+    return Certificates.make(tmp_path / "pki")
 
 
 @pytest.fixture
-def smtp_tls(tls_files: TLSFiles) -> Iterator[Server]:
+def smtp_tls(tls_files: Certificates) -> Iterator[Server]:
     """An SMTP server offering STARTTLS and requiring AUTH over TLS."""
     mailbox = Mailbox()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls_files.cert, tls_files.key)
+    context.load_cert_chain(tls_files.server_cert, tls_files.server_key)
     port = _free_port()
     controller = Controller(
         mailbox,
@@ -198,7 +126,7 @@ def smtp_tls(tls_files: TLSFiles) -> Iterator[Server]:
 
 
 @pytest.fixture
-def trusted_ca(tls_files: TLSFiles, monkeypatch: pytest.MonkeyPatch) -> Path:
+def trusted_ca(tls_files: Certificates, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Make the client trust the test CA, as a user with a private CA would."""
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_files.ca))
     return tls_files.ca

@@ -22,7 +22,8 @@ from bus.event import Event
 from herald.core.errors import ConfigError, PermanentTriggerError, TemporaryTriggerError
 from herald.core.refs import SecretStore
 from tests.brokers.kafka import KafkaBroker, free_port
-from tests.brokers.kafka_tls import Certificates, TLSFront
+from tests.brokers.kafka_tls import TLSFront
+from tests.certs import Certificates
 from triggers import base as trigger_registry
 from triggers.base import TriggerContext
 from triggers.kafka import EVENT_IDS_HEADER, KafkaTrigger, KafkaTriggerRunner
