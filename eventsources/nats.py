@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import logging
 import os
 import re
@@ -37,7 +36,7 @@ from eventsources.base import (
     tls_problems,
 )
 from eventsources.payloads import TRACEPARENT, BadInput, json_body
-from eventsources.source import Emit, SourceContext
+from eventsources.source import Emit, EmitResult, SourceContext
 from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.durations import parse_go_duration
 from herald.core.errors import BusError, ConfigError
@@ -187,6 +186,10 @@ if hasattr(os, "register_at_fork"):  # a forked child must not reuse the parent'
     os.register_at_fork(after_in_child=_RANDOM.clear)
 
 
+async def _not_subscribed(event: Event) -> EmitResult:
+    raise RuntimeError("a nats message arrived before the source subscribed")
+
+
 def fresh_id() -> str:
     """A uuid4 as 32 lowercase hex characters, as ``uuid.uuid4().hex`` at a sixth of the cost.
 
@@ -317,6 +320,7 @@ class NATSSource:
         self.context = context
         self.owner = f"{context.event_source}/{context.event_name}"
         self._ready = asyncio.Event()
+        self._emit: Emit = _not_subscribed
         self._bus_retry_delay = bus_retry_delay
         self._where = f"spec.nats.{context.event_name}"
         # Fail at start on what no reconnection could fix; each connection reads the secrets again.
@@ -475,9 +479,9 @@ class NATSSource:
 
     async def _subscribe(self, client: Any, emit: Emit) -> _Subscription:
         """Subscribe; the client's delivery task then runs the handler, one message at a time."""
-        handle = self._handle_jetstream if self._jet is not None else self._handle_core
-
-        deliver = functools.partial(handle, emit=emit)
+        # The handler is passed bound, without a partial: nats-py calls it once per message.
+        self._emit = emit
+        deliver = self._handle_jetstream if self._jet is not None else self._handle_core
 
         config = self.config
         if self._jet is None:
@@ -551,7 +555,8 @@ class NATSSource:
             extensions=extensions,
         )
 
-    async def _handle_core(self, msg: Any, emit: Emit) -> None:
+    async def _handle_core(self, msg: Any) -> None:
+        emit = self._emit
         try:
             event = self._event(msg, fresh_id())
         except BadInput as e:
@@ -584,7 +589,8 @@ class NATSSource:
             self._bus_ok()
             return
 
-    async def _handle_jetstream(self, msg: Any, emit: Emit) -> None:
+    async def _handle_jetstream(self, msg: Any) -> None:
+        emit = self._emit
         stream, sequence = stream_position(msg.reply) or _position_from_metadata(msg)
         where = f"{stream} sequence {sequence}"
         try:
