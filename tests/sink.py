@@ -7,20 +7,13 @@ and tests wait for requests with a deadline instead of sleeping.
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.brokers.process import free_port as free_port  # one for all tests
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from tests.brokers.process import free_port as free_port  # one for all tests
+
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 START_DEADLINE = 15.0
@@ -81,14 +83,6 @@ FAST_GROUP: dict[str, Any] = {
     "metadata_max_age_ms": 1000,
 }
 """aiokafka consumer options that make group joins and rejoins on tansu take about a second."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def tansu_binary() -> str:
