@@ -156,23 +156,33 @@ class EmailTriggerRunner:
             client = aiosmtplib.SMTP(
                 hostname=spec.host,
                 port=port,
-                username=spec.username or None,
-                password=password if authenticate else None,
                 use_tls=implicit_tls,
                 start_tls=None if implicit_tls or not authenticate else True,
                 timeout=TIMEOUT_SECONDS,
             )
+            opened: list[asyncio.BaseTransport | None] = []
             try:
                 await client.connect()
+                opened.append(client.transport)  # after STARTTLS: the TLS one
+                if authenticate:
+                    # Not in connect(): a refused login there closes the TLS
+                    # transport gracefully, out of reach of the abort below.
+                    await client.login(spec.username or "", password or "")
                 refused, _ = await client.send_message(
                     message, sender=sender, recipients=recipients
                 )
                 await client.quit()
             finally:
-                # A failed handshake (an untrusted certificate, a refused STARTTLS)
-                # leaves the transport open: close it within this firing, and let
-                # the loop finish closing it.
+                # End the connection within this firing. A failed handshake (an
+                # untrusted certificate, a refused STARTTLS) leaves the transport
+                # open, and closing a TLS transport only starts its shutdown, which
+                # leaves the socket beneath it open until the server answers. The
+                # session is over (QUIT answered, or failed): abort what is left.
+                opened.append(client.transport)
                 client.close()
+                for transport in opened:
+                    if isinstance(transport, asyncio.WriteTransport):
+                        transport.abort()
                 await asyncio.sleep(0)
         except aiosmtplib.SMTPRecipientsRefused as e:
             codes = [r.code for r in e.recipients]
