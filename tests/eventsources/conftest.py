@@ -9,12 +9,14 @@ with a deadline, never sleeps.
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -191,3 +193,77 @@ def certificate(tmp_path: Path) -> Certificate:
     cert_path = where / "tls.crt"
     cert_path.write_bytes(cert)
     return Certificate(cert, key, cert_path)
+
+
+# --- broker sources (nats, mqtt): waiting on a stream, and an emit that remembers ----------
+
+BROKER_DEADLINE = 15.0
+"""Seconds a broker test waits for a condition (brokers restart within it)."""
+
+
+async def until(
+    condition: Callable[[], bool], what: str, deadline: float = BROKER_DEADLINE
+) -> None:
+    """Wait until ``condition()`` holds, polling, or fail after ``deadline`` seconds."""
+
+    async def check() -> bool:
+        return condition()
+
+    await until_async(check, what, deadline)
+
+
+async def until_async(
+    condition: Callable[[], Awaitable[bool]], what: str, deadline: float = BROKER_DEADLINE
+) -> None:
+    """Wait until ``await condition()`` holds, polling, or fail after ``deadline`` seconds."""
+    try:
+        async with asyncio.timeout(deadline):
+            while True:
+                if await condition():
+                    return
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"not within {deadline}s: {what}") from None
+
+
+class Collector:
+    """An emit that publishes to a memory bus and remembers what the bus took."""
+
+    def __init__(self, bus: MemoryBus) -> None:
+        self.bus = bus
+        self.published: list[Event] = []
+        self.calls = 0
+        self.refuse = 0
+        """How many of the next emits raise BusError (the bus is down)."""
+        self.delay = 0.0
+        """Seconds each emit takes (a slow bus keeps a stream in flight)."""
+        self.gate: asyncio.Event | None = None
+        """When set to an unset event, emits wait for it (a slow bus)."""
+
+    async def emit(self, event: Event) -> EmitResult:
+        self.calls += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.refuse > 0:
+            self.refuse -= 1
+            raise BusError(f"event {event.id}: the bus is down (test)")
+        if await self.bus.publish(event):
+            self.published.append(event)
+            return EmitResult.PUBLISHED
+        return EmitResult.DUPLICATE
+
+    def bodies(self) -> list[Any]:
+        return [event.data["body"] for event in self.published]
+
+    def payloads(self) -> list[bytes]:
+        return [base64.b64decode(event.data["body"]) for event in self.published]
+
+    async def wait_for(self, count: int) -> None:
+        await until(lambda: len(self.published) >= count, f"{count} events")
+
+
+@pytest.fixture
+def collector(bus: MemoryBus) -> Collector:
+    return Collector(bus)

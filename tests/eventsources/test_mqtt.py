@@ -29,10 +29,10 @@ from bus.memory import MemoryBus
 from eventsources import source as source_registry
 from eventsources.mqtt import BrokerAddress, MQTTEventSource, MQTTSource
 from eventsources.source import EmitResult, SourceContext
-from herald.core.errors import BusError, ConfigError
+from herald.core.errors import ConfigError
 from herald.core.refs import SecretStore
 from tests.brokers.mqtt import MqttBroker
-from tests.eventsources.conftest import Certificate
+from tests.eventsources.conftest import Certificate, Collector, until
 
 DEADLINE = 15.0
 """Seconds any wait may take before the test fails."""
@@ -45,53 +45,6 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-async def until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    """Wait until ``condition()`` holds, polling, or fail after ``deadline`` seconds."""
-    try:
-        async with asyncio.timeout(deadline):
-            while True:
-                if condition():
-                    return
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"not within {deadline}s: {what}") from None
-
-
-class Collector:
-    """An emit that publishes to a memory bus and remembers what the bus took."""
-
-    def __init__(self, bus: MemoryBus) -> None:
-        self.bus = bus
-        self.published: list[Event] = []
-        self.calls = 0
-        self.refuse = 0
-        """How many of the next emits raise BusError (the bus is down)."""
-        self.delay = 0.0
-        """Seconds each emit takes (a slow bus keeps a stream in flight)."""
-        self.gate: asyncio.Event | None = None
-        """When set to an unset event, emits wait for it (a slow bus)."""
-
-    async def emit(self, event: Event) -> EmitResult:
-        self.calls += 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.refuse > 0:
-            self.refuse -= 1
-            raise BusError(f"event {event.id}: the bus is down (test)")
-        if await self.bus.publish(event):
-            self.published.append(event)
-            return EmitResult.PUBLISHED
-        return EmitResult.DUPLICATE
-
-    def payloads(self) -> list[bytes]:
-        return [base64.b64decode(event.data["body"]) for event in self.published]
-
-    async def wait_for(self, count: int) -> None:
-        await until(lambda: len(self.published) >= count, f"{count} events")
-
-
 @pytest.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[MqttBroker]:
     server = await MqttBroker(tmp_path / "mqtt").start()
@@ -99,21 +52,6 @@ async def broker(tmp_path: Path) -> AsyncIterator[MqttBroker]:
         yield server
     finally:
         await server.close()
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[MemoryBus]:
-    memory = MemoryBus()
-    await memory.start()
-    try:
-        yield memory
-    finally:
-        await memory.close()
-
-
-@pytest.fixture
-def collector(bus: MemoryBus) -> Collector:
-    return Collector(bus)
 
 
 def make_source(

@@ -37,7 +37,7 @@ from eventsources.nats import (
 )
 from eventsources.source import EmitResult, SourceContext
 from herald.core.backoff import Backoff, reconnect_delays
-from herald.core.errors import BusError, ConfigError
+from herald.core.errors import ConfigError
 from herald.core.refs import SecretStore
 from tests.brokers.nats import NatsServer
 from tests.brokers.nats_jwt import (
@@ -47,10 +47,7 @@ from tests.brokers.nats_jwt import (
     nkey_server_config,
     with_bad_signature,
 )
-from tests.eventsources.conftest import Certificate
-
-DEADLINE = 15.0
-"""Seconds any wait may take before the test fails."""
+from tests.eventsources.conftest import Certificate, Collector, until, until_async
 
 N = 200
 FAST_BACKOFF = {"duration": "20ms", "factor": 2, "steps": 4}
@@ -61,60 +58,6 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-async def until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    """Wait until ``condition()`` holds, polling, or fail after ``deadline`` seconds."""
-
-    async def check() -> bool:
-        return condition()
-
-    await until_async(check, what, deadline)
-
-
-async def until_async(
-    condition: Callable[[], Awaitable[bool]], what: str, deadline: float = DEADLINE
-) -> None:
-    """Wait until ``await condition()`` holds, polling, or fail after ``deadline`` seconds."""
-    try:
-        async with asyncio.timeout(deadline):
-            while True:
-                if await condition():
-                    return
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"not within {deadline}s: {what}") from None
-
-
-class Collector:
-    """An emit that publishes to a memory bus and remembers what the bus took."""
-
-    def __init__(self, bus: MemoryBus) -> None:
-        self.bus = bus
-        self.published: list[Event] = []
-        self.calls = 0
-        self.refuse = 0
-        """How many of the next emits raise BusError (the bus is down)."""
-        self.delay = 0.0
-        """Seconds each emit takes (a slow bus keeps a stream in flight)."""
-
-    async def emit(self, event: Event) -> EmitResult:
-        self.calls += 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.refuse > 0:
-            self.refuse -= 1
-            raise BusError(f"event {event.id}: the bus is down (test)")
-        if await self.bus.publish(event):
-            self.published.append(event)
-            return EmitResult.PUBLISHED
-        return EmitResult.DUPLICATE
-
-    def bodies(self) -> list[Any]:
-        return [event.data["body"] for event in self.published]
-
-    async def wait_for(self, count: int) -> None:
-        await until(lambda: len(self.published) >= count, f"{count} events")
-
-
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[NatsServer]:
     broker = await NatsServer(tmp_path / "nats").start()
@@ -122,16 +65,6 @@ async def server(tmp_path: Path) -> AsyncIterator[NatsServer]:
         yield broker
     finally:
         await broker.close()
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[MemoryBus]:
-    memory = MemoryBus()
-    await memory.start()
-    try:
-        yield memory
-    finally:
-        await memory.close()
 
 
 @pytest.fixture
