@@ -34,6 +34,10 @@ from tests.sink import free_port
 DEADLINE = 10.0
 """Seconds any wait in these tests may take before it fails."""
 
+BROKER_DEADLINE = 15.0
+"""Seconds a source may take to be ready, and a broker test to see a condition
+(brokers restart within it)."""
+
 
 def unique(prefix: str = "es") -> str:
     """A Kubernetes-style name no other test uses."""
@@ -113,23 +117,40 @@ async def filtering_emit(event: Event) -> EmitResult:
     return EmitResult.FILTERED
 
 
+async def until_ready(
+    source: Source, task: asyncio.Task[None] | None = None, deadline: float = BROKER_DEADLINE
+) -> None:
+    """Wait until ``source`` is ready (polling); fail after ``deadline`` or if ``task`` ends.
+
+    Polled rather than awaited, as these tests always have: a core NATS test that
+    publishes the instant the source is ready loses its first messages in about
+    one run in six. Core NATS is at most once, and a publish from another
+    connection that closely follows a flushed subscription is not always routed
+    to it (seen with nats-py alone too: 5 of 60 rounds received nothing).
+    """
+    await until(
+        lambda: source.ready.is_set() or (task is not None and task.done()),
+        "the source is ready",
+        deadline,
+    )
+    if task is not None and task.done():
+        task.result()  # raises what made the source stop
+        raise AssertionError("the source returned before it was cancelled")
+
+
 @asynccontextmanager
-async def running(source: Source, emit: Emit) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``source`` as a named task until the block ends; yield once it is ready."""
+async def running(
+    source: Source, emit: Emit, *, wait_ready: bool = True
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``source`` as a named task for the block (ready first, unless told not to)."""
     task = asyncio.create_task(source.run(emit), name=f"test-source-{uuid.uuid4().hex[:6]}")
-    ready = asyncio.create_task(source.ready.wait(), name="test-source-ready")
     try:
-        await asyncio.wait({task, ready}, timeout=DEADLINE, return_when="FIRST_COMPLETED")
-        if task.done():
-            task.result()  # raises what made the source stop
-            raise AssertionError("the source returned before it was cancelled")
-        if not ready.done():
-            raise AssertionError(f"the source was not ready within {DEADLINE}s")
+        if wait_ready:
+            await until_ready(source, task)
         yield task
     finally:
-        ready.cancel()
         task.cancel()
-        await asyncio.wait({task, ready})
+        await asyncio.wait({task})
         if not task.cancelled() and task.exception() is not None:
             raise AssertionError("the source failed") from task.exception()
 
@@ -196,9 +217,6 @@ def certificate(tmp_path: Path) -> Certificate:
 
 
 # --- broker sources (nats, mqtt): waiting on a stream, and an emit that remembers ----------
-
-BROKER_DEADLINE = 15.0
-"""Seconds a broker test waits for a condition (brokers restart within it)."""
 
 
 async def until(

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,15 +23,12 @@ from eventsources import source as source_registry
 from eventsources.calendar import CalendarEventSource, CalendarSource, go_time, local_zone
 from eventsources.source import EmitResult, SourceContext
 from herald.core.errors import BusError, ConfigError
+from tests.eventsources.conftest import running
 
 DEADLINE = 10.0
 """Seconds any wait may take before the test fails."""
 
 T0 = datetime(2026, 1, 2, 10, 7, 30, 250_000, tzinfo=UTC)
-
-
-def unique(prefix: str = "es") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 class FakeClock:
@@ -100,16 +94,6 @@ class Recorder:
         return [event.id for event, _ in self.calls]
 
 
-@pytest.fixture
-async def bus() -> AsyncIterator[MemoryBus]:
-    memory = MemoryBus()
-    await memory.start()
-    try:
-        yield memory
-    finally:
-        await memory.close()
-
-
 def make_source(
     bus: MemoryBus,
     spec: dict[str, Any],
@@ -123,25 +107,6 @@ def make_source(
     return CalendarSource(config, context, clock=clock)
 
 
-@asynccontextmanager
-async def running(source: CalendarSource, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(source.run(recorder.emit), name=unique("test-calendar"))
-    ready = asyncio.create_task(source.ready.wait(), name="test-calendar-ready")
-    try:
-        await asyncio.wait({task, ready}, timeout=DEADLINE, return_when="FIRST_COMPLETED")
-        if task.done():
-            task.result()
-            raise AssertionError("the source returned before it was cancelled")
-        assert source.ready.is_set(), "not ready within the deadline"
-        yield task
-    finally:
-        ready.cancel()
-        task.cancel()
-        await asyncio.wait({task, ready})
-        if not task.cancelled() and task.exception() is not None:
-            raise AssertionError("the source failed") from task.exception()
-
-
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -153,7 +118,7 @@ async def test_cron_schedule_ticks_with_argo_data_and_a_stable_id(bus: MemoryBus
     clock = FakeClock(T0)
     spec = {"schedule": "*/15 * * * *", "metadata": {"team": "ops"}}
     recorder = Recorder(bus)
-    async with running(make_source(bus, spec, clock), recorder):
+    async with running(make_source(bus, spec, clock), recorder.emit):
         await clock.tick(at("2026-01-02T10:15:00+00:00"))
         ((event, result),) = await recorder.wait_calls(1)
         await clock.wait_sleeping_until(at("2026-01-02T10:30:00+00:00"))
@@ -166,7 +131,7 @@ async def test_cron_schedule_ticks_with_argo_data_and_a_stable_id(bus: MemoryBus
 async def test_interval_ticks_on_a_grid_that_does_not_drift(bus: MemoryBus) -> None:
     clock = FakeClock(T0)
     recorder = Recorder(bus)
-    async with running(make_source(bus, {"interval": "90s"}, clock), recorder):
+    async with running(make_source(bus, {"interval": "90s"}, clock), recorder.emit):
         # A whole second plus the interval after the start, then one interval apart.
         await clock.tick(at("2026-01-02T10:09:00+00:00"))
         await recorder.wait_calls(1)
@@ -182,7 +147,7 @@ async def test_timezone_and_cron_tz_prefix(bus: MemoryBus) -> None:
     clock = FakeClock(at("2026-03-07T00:00:00+00:00"))
     recorder = Recorder(bus)
     spec = {"schedule": "0 9 * * *", "timezone": "America/New_York"}
-    async with running(make_source(bus, spec, clock), recorder):
+    async with running(make_source(bus, spec, clock), recorder.emit):
         await clock.tick(at("2026-03-07T14:00:00+00:00"))  # 09:00 EST
         await recorder.wait_calls(1)
         await clock.wait_sleeping_until(at("2026-03-08T13:00:00+00:00"))  # 09:00 EDT
@@ -191,7 +156,7 @@ async def test_timezone_and_cron_tz_prefix(bus: MemoryBus) -> None:
     clock = FakeClock(at("2026-03-07T00:00:00+00:00"))
     spec = {"schedule": "CRON_TZ=Asia/Tokyo 0 9 * * *", "timezone": "America/New_York"}
     tokyo = Recorder(bus)
-    async with running(make_source(bus, spec, clock, event_source="tokyo"), tokyo):
+    async with running(make_source(bus, spec, clock, event_source="tokyo"), tokyo.emit):
         await clock.tick(at("2026-03-08T00:00:00+00:00"))  # the prefix wins: 09:00 JST
         await tokyo.wait_calls(1)
     assert tokyo.calls[0][0].data["eventTime"] == "2026-03-08 09:00:00 +0900 JST"
@@ -202,7 +167,7 @@ async def test_local_timezone_reads_the_schedule_in_this_machines_zone(bus: Memo
     here = T0.astimezone(local_zone())
     expected = here.replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
     source = make_source(bus, {"schedule": "0 9 * * *", "timezone": "Local"}, clock)
-    async with running(source, Recorder(bus)):
+    async with running(source, Recorder(bus).emit):
         await clock.wait_sleeping_until(
             expected if here.hour >= 9 else expected - timedelta(days=1)
         )
@@ -215,7 +180,7 @@ async def test_exclusion_dates_skip_whole_days(bus: MemoryBus) -> None:
         "exclusionDates": ["EXDATE:20260103T000000Z,20260105T235959Z"],
     }
     recorder = Recorder(bus)
-    async with running(make_source(bus, spec, clock), recorder):
+    async with running(make_source(bus, spec, clock), recorder.emit):
         await clock.tick(at("2026-01-02T12:00:00+00:00"))
         await recorder.wait_calls(1)
         await clock.tick(at("2026-01-04T12:00:00+00:00"))  # the 3rd is excluded
@@ -228,7 +193,7 @@ async def test_catch_up_after_a_restart_emits_missed_ticks_once(bus: MemoryBus) 
     spec = {"schedule": "* * * * *", "persistence": {"catchup": {"enabled": True}}}
     clock = FakeClock(at("2026-01-02T10:00:30+00:00"))
     first = Recorder(bus)
-    async with running(make_source(bus, spec, clock), first):
+    async with running(make_source(bus, spec, clock), first.emit):
         await clock.tick(at("2026-01-02T10:01:00+00:00"))
         await first.wait_calls(1)
         await clock.tick(at("2026-01-02T10:02:00+00:00"))
@@ -236,7 +201,7 @@ async def test_catch_up_after_a_restart_emits_missed_ticks_once(bus: MemoryBus) 
     # Down from 10:02 to 10:06:30; the ticks of 10:03 to 10:06 were missed.
     clock = FakeClock(at("2026-01-02T10:06:30+00:00"))
     second = Recorder(bus)
-    async with running(make_source(bus, spec, clock), second):
+    async with running(make_source(bus, spec, clock), second.emit):
         await second.wait_calls(4)
         await clock.wait_sleeping_until(at("2026-01-02T10:07:00+00:00"))
     assert second.ids == [f"cal:tick:2026-01-02T10:0{m}:00Z" for m in (3, 4, 5, 6)]
@@ -250,12 +215,12 @@ async def test_catch_up_goes_back_no_further_than_max_duration(bus: MemoryBus) -
     }
     clock = FakeClock(at("2026-01-02T10:00:30+00:00"))
     first = Recorder(bus)
-    async with running(make_source(bus, spec, clock), first):
+    async with running(make_source(bus, spec, clock), first.emit):
         await clock.tick(at("2026-01-02T10:01:00+00:00"))
         await first.wait_calls(1)
     clock = FakeClock(at("2026-01-02T10:10:30+00:00"))
     second = Recorder(bus)
-    async with running(make_source(bus, spec, clock), second):
+    async with running(make_source(bus, spec, clock), second.emit):
         await second.wait_calls(3)
         await clock.wait_sleeping_until(at("2026-01-02T10:11:00+00:00"))
     assert second.ids == [f"cal:tick:2026-01-02T10:{m:02d}:00Z" for m in (8, 9, 10)]
@@ -267,24 +232,24 @@ async def test_without_catch_up_a_restart_resumes_from_now_and_never_repeats(
     spec = {"interval": "1m"}
     clock = FakeClock(at("2026-01-02T10:00:00+00:00"))
     first = Recorder(bus)
-    async with running(make_source(bus, spec, clock), first):
+    async with running(make_source(bus, spec, clock), first.emit):
         await clock.tick(at("2026-01-02T10:01:00+00:00"))
         await first.wait_calls(1)
     # Restarted at the very moment of the tick it already emitted: not again.
     second = Recorder(bus)
-    async with running(make_source(bus, spec, clock), second):
+    async with running(make_source(bus, spec, clock), second.emit):
         await clock.wait_sleeping_until(at("2026-01-02T10:02:00+00:00"))
     assert second.calls == []
     # A clock that went back waits for the tick after the stored one.
     clock = FakeClock(at("2026-01-02T09:59:10+00:00"))
     third = Recorder(bus)
-    async with running(make_source(bus, spec, clock), third):
+    async with running(make_source(bus, spec, clock), third.emit):
         await clock.wait_sleeping_until(at("2026-01-02T10:02:00+00:00"))
     assert third.calls == []
     # Down for a while without catch-up: the missed ticks are skipped, the grid is kept.
     clock = FakeClock(at("2026-01-02T10:05:20+00:00"))
     fourth = Recorder(bus)
-    async with running(make_source(bus, spec, clock), fourth):
+    async with running(make_source(bus, spec, clock), fourth.emit):
         await clock.wait_sleeping_until(at("2026-01-02T10:06:00+00:00"))
     assert fourth.calls == []
 
@@ -305,7 +270,7 @@ async def test_without_catch_up_ticks_missed_while_emitting_are_skipped(
 
     recorder = Slow(bus)
     with caplog.at_level(logging.WARNING, logger="herald.source.calendar"):
-        async with running(make_source(bus, {"interval": "1m"}, clock), recorder):
+        async with running(make_source(bus, {"interval": "1m"}, clock), recorder.emit):
             await clock.tick(at("2026-01-02T10:01:00+00:00"))
             await recorder.wait_calls(1)
             await clock.wait_sleeping_until(at("2026-01-02T10:05:00+00:00"))
@@ -349,7 +314,7 @@ async def test_a_tick_whose_store_failed_is_replayed_and_dropped_by_the_bus(
     clock = FakeClock(at("2026-01-02T10:00:00+00:00"))
     first = Recorder(bus)
     with caplog.at_level(logging.WARNING, logger="herald.source.calendar"):
-        async with running(make_source(bus, spec, clock, kv=failing_kv), first):
+        async with running(make_source(bus, spec, clock, kv=failing_kv), first.emit):
             await clock.tick(at("2026-01-02T10:01:00+00:00"))
             await first.wait_calls(1)
             await clock.tick(at("2026-01-02T10:02:00+00:00"))  # emitted, not stored
@@ -357,7 +322,7 @@ async def test_a_tick_whose_store_failed_is_replayed_and_dropped_by_the_bus(
             await clock.wait_sleeping_until(at("2026-01-02T10:03:00+00:00"))
     assert sum("was not stored" in r.getMessage() for r in caplog.records) == 1
     second = Recorder(bus)
-    async with running(make_source(bus, spec, clock), second):
+    async with running(make_source(bus, spec, clock), second.emit):
         await second.wait_calls(1)
         await clock.wait_sleeping_until(at("2026-01-02T10:03:00+00:00"))
     assert second.ids == ["cal:tick:2026-01-02T10:02:00Z"]
@@ -367,7 +332,7 @@ async def test_a_tick_whose_store_failed_is_replayed_and_dropped_by_the_bus(
 async def test_a_bus_error_retries_the_same_tick(bus: MemoryBus) -> None:
     clock = FakeClock(T0)
     recorder = Recorder(bus, failures=2)
-    async with running(make_source(bus, {"schedule": "*/15 * * * *"}, clock), recorder):
+    async with running(make_source(bus, {"schedule": "*/15 * * * *"}, clock), recorder.emit):
         await clock.tick(at("2026-01-02T10:15:00+00:00"))
         await recorder.wait_calls(1)
     assert recorder.ids == ["cal:tick:2026-01-02T10:15:00Z"]
@@ -375,7 +340,7 @@ async def test_a_bus_error_retries_the_same_tick(bus: MemoryBus) -> None:
 
 async def test_real_clock_interval_ticks(bus: MemoryBus) -> None:
     recorder = Recorder(bus)
-    async with running(make_source(bus, {"interval": "300ms"}, None, kv=None), recorder):
+    async with running(make_source(bus, {"interval": "300ms"}, None, kv=None), recorder.emit):
         calls = await recorder.wait_calls(2)
     first, second = (datetime.fromisoformat(e.id.split(":", 2)[2]) for e, _ in calls[:2])
     assert second - first == timedelta(milliseconds=300)

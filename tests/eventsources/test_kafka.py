@@ -17,7 +17,6 @@ import logging
 import re
 import ssl
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -40,29 +39,16 @@ from herald.core.refs import SecretStore
 from tests.brokers.kafka import FAST_GROUP, KafkaBroker, free_port
 from tests.brokers.kafka_tls import TLSFront
 from tests.certs import Certificates
+from tests.eventsources.conftest import running, unique, until_ready
 
 DEADLINE = 15.0
 """Seconds any wait may take before the test fails."""
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[KafkaBroker]:
     with KafkaBroker() as running:
         yield running
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[MemoryBus]:
-    memory = MemoryBus()
-    await memory.start()
-    try:
-        yield memory
-    finally:
-        await memory.close()
 
 
 @dataclass
@@ -119,35 +105,6 @@ def make_source(
     context = SourceContext(event_source, "ev", secrets=secrets or SecretStore())
     options = {**FAST_GROUP, **(consumer_options or {})}
     return KafkaSource(config, context, consumer_options=options, probe_interval=probe_interval)
-
-
-@asynccontextmanager
-async def running(source: KafkaSource, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``source`` as a named task; yield once it is ready; cancel it afterwards."""
-    task = asyncio.create_task(source.run(recorder.emit), name=unique("test-kafka-source"))
-    try:
-        await wait_ready(source, task)
-        yield task
-    finally:
-        task.cancel()
-        await asyncio.wait({task})
-        if not task.cancelled() and task.exception() is not None:
-            raise AssertionError("the source failed") from task.exception()
-
-
-async def wait_ready(source: KafkaSource, task: asyncio.Task[None] | None = None) -> None:
-    """Wait until ``source`` is ready; fail if it is not within the deadline or ``task`` ends."""
-    waiter = asyncio.create_task(source.ready.wait(), name="test-kafka-ready")
-    try:
-        watched = {waiter} if task is None else {task, waiter}
-        await asyncio.wait(watched, timeout=DEADLINE, return_when="FIRST_COMPLETED")
-    finally:
-        waiter.cancel()
-    if task is not None and task.done():
-        task.result()
-        raise AssertionError("the source returned before it was cancelled")
-    if not source.ready.is_set():
-        raise AssertionError(f"the source was not ready within {DEADLINE}s")
 
 
 async def eventually(check: Callable[[], bool | Awaitable[bool]], what: str) -> None:
@@ -270,7 +227,7 @@ async def test_group_delivers_each_record_once_in_argo_shape(
         },
     )
     recorder = Recorder(bus)
-    async with running(source, recorder):
+    async with running(source, recorder.emit):
         after = await produce(broker, topic, [orjson.dumps({"n": n}) for n in range(20, 30)])
         events = await recorder.wait_published(30)
         expected = ids(es, before + after)
@@ -334,14 +291,14 @@ async def test_cancel_between_emit_and_commit_replays_and_the_bus_drops_the_dupl
     spec = {"topic": topic, "consumerGroup": {"groupName": group, "oldest": True}, "jsonBody": True}
 
     first_run = Recorder(bus, block_on=expected[4])
-    async with running(make_source(broker, es, spec), first_run):
+    async with running(make_source(broker, es, spec), first_run.emit):
         # The 5th record is on the bus, but its emit never returns: no commit for it.
         await first_run.wait_published(5)
     assert [e.id for e in first_run.published] == expected[:5]
     assert await committed(broker, group, topic, 0) == 4, "only what emit returned is committed"
 
     second_run = Recorder(bus)
-    async with running(make_source(broker, es, spec), second_run):
+    async with running(make_source(broker, es, spec), second_run.emit):
         await second_run.wait_for(lambda: len(second_run.calls) >= 6)
     replayed = [(e.id, result) for e, result in second_run.calls]
     assert replayed[0] == (expected[4], EmitResult.DUPLICATE), "the record is read again"
@@ -358,7 +315,7 @@ async def test_partition_mode_reads_one_partition_from_the_newest_offset(
     await produce(broker, topic, [b"old-1", b"old-2"], partition=1)
     source = make_source(broker, es, {"topic": topic, "partition": "1"})
     recorder = Recorder(bus)
-    async with running(source, recorder):
+    async with running(source, recorder.emit):
         await produce(broker, topic, [b"other"], partition=0)
         fresh = await produce(
             broker, topic, [b"\x00\xffbinary", None, b"plain"], partition=1, key=b"\xffk"
@@ -379,7 +336,7 @@ async def test_limit_events_per_second_paces_emits(broker: KafkaBroker, bus: Mem
     es, topic = unique("es"), unique("topic")
     source = make_source(broker, es, {"topic": topic, "partition": "0", "limitEventsPerSecond": 20})
     recorder = Recorder(bus)
-    async with running(source, recorder):
+    async with running(source, recorder.emit):
         await produce(broker, topic, [b"x"] * 8, partition=0)
         await recorder.wait_published(8)
     spread = recorder.times[-1] - recorder.times[0]
@@ -398,7 +355,7 @@ async def test_bad_json_is_logged_and_skipped_and_its_offset_committed(
     spec = {"topic": topic, "consumerGroup": {"groupName": group, "oldest": True}, "jsonBody": True}
     recorder = Recorder(bus)
     with caplog.at_level(logging.WARNING, logger="herald.source.kafka"):
-        async with running(make_source(broker, es, spec), recorder):
+        async with running(make_source(broker, es, spec), recorder.emit):
             events = await recorder.wait_published(3)
             await eventually(lambda: is_committed(broker, group, topic, 0, 5), "offset 5 committed")
     assert [e.data["body"] for e in events] == [{"ok": 1}, {"ok": 2}, {"ok": 3}]
@@ -418,7 +375,7 @@ async def test_a_bus_error_holds_the_partition_and_retries_without_skipping(
     source = make_source(broker, es, spec)
     recorder = Recorder(bus)
     with caplog.at_level(logging.INFO, logger="herald.source.kafka"):
-        async with running(source, recorder):
+        async with running(source, recorder.emit):
             # The offsets of the next records are known once the source is positioned.
             end = (await produce(broker, topic, [b"0"], partition=0))[0].offset
             expected = [f"{es}:ev:{topic}:0:{end + n}" for n in range(5)]
@@ -445,13 +402,13 @@ async def test_broker_restart_reconnects_and_resumes(
     with KafkaBroker() as own, caplog.at_level(logging.INFO, logger="herald.source.kafka"):
         source = make_source(own, es, spec)
         recorder = Recorder(bus)
-        async with running(source, recorder):
+        async with running(source, recorder.emit):
             before = await produce(own, topic, [b"a", b"b", b"c"], partition=0)
             await recorder.wait_published(3)
             await asyncio.to_thread(own.stop)
             await wait_not_ready(source)
             await asyncio.to_thread(own.start)  # same port; tansu's memory storage is empty
-            await wait_ready(source)
+            await until_ready(source)
             await wait_topic(own, topic)  # re-created by the source: avoid a creation race
             # Fresh offsets restart at 0 on an empty broker: use another partition so that
             # the new records' ids differ from the old ones.
@@ -482,7 +439,7 @@ async def test_not_ready_while_the_broker_is_down_at_start(
             assert sum("unavailable" in r.getMessage() for r in caplog.records) == 3
             assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1
             await asyncio.to_thread(own.start)
-            await wait_ready(source, task)
+            await until_ready(source, task)
             sent = await produce(own, topic, [b"late"], partition=0)
             assert [e.id for e in await recorder.wait_published(1)] == ids(es, sent)
         finally:
@@ -572,11 +529,11 @@ async def test_a_second_member_takes_partitions_and_nothing_is_lost(
 
     one, two = Recorder(bus), Recorder(bus)
     first = make_source(broker, es, spec)
-    async with running(first, one):
+    async with running(first, one.emit):
         before = await spread(0)
         await one.wait_published(12)
         second = make_source(broker, es, spec)
-        async with running(second, two):
+        async with running(second, two.emit):
             after = await spread(12)
             await eventually(
                 lambda: len(one.published) + len(two.published) >= 24, "all records published"
@@ -692,7 +649,7 @@ async def test_broker_stopped_mid_stream_and_restarted_loses_nothing(
         source = make_source(own, es, spec)
         recorder = Recorder(bus)
         stream = Stream(own, topic)
-        async with running(source, recorder) as consuming:
+        async with running(source, recorder.emit) as consuming:
             producing = asyncio.create_task(stream.run(), name=unique("test-kafka-stream"))
             try:
                 await recorder.wait_published(60)
@@ -710,7 +667,7 @@ async def test_broker_stopped_mid_stream_and_restarted_loses_nothing(
                 emitted_before = {e.id for e, _ in recorder.calls}
                 await asyncio.to_thread(own.start)  # same port, same bucket
                 kept = await committed_offsets(own, group, topic)
-                await wait_ready(source, consuming)
+                await until_ready(source, consuming)
                 await stream.wait_acked(acked_before + 60)
                 stream.enough.set()
                 async with asyncio.timeout(DEADLINE):
@@ -851,7 +808,7 @@ async def test_tls_to_the_brokers_with_their_ca_and_a_client_certificate(
                 probe_interval=0.1,
             )
             recorder = Recorder(bus)
-            async with running(source, recorder):
+            async with running(source, recorder.emit):
                 events = await recorder.wait_published(1)
             assert front.handshakes > handshakes, "the source connected through TLS"
     assert [e.id for e in events] == ids(es, sent)

@@ -14,9 +14,7 @@ import asyncio
 import base64
 import logging
 import ssl
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +22,20 @@ import aiomqtt
 import orjson
 import pytest
 
-from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources import source as source_registry
 from eventsources.mqtt import BrokerAddress, MQTTEventSource, MQTTSource
-from eventsources.source import EmitResult, SourceContext
+from eventsources.source import SourceContext
 from herald.core.errors import ConfigError
 from herald.core.refs import SecretStore
 from tests.brokers.mqtt import MqttBroker
-from tests.eventsources.conftest import Certificate, Collector, until
+from tests.eventsources.conftest import Certificate, Collector, running, unique, until
 
 DEADLINE = 15.0
 """Seconds any wait may take before the test fails."""
 
 N = 200
 FAST_BACKOFF = {"duration": "20ms", "factor": 2, "steps": 4}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -74,26 +67,6 @@ def make_source(
         event_source=unique("es"), event_name="example", secrets=secrets or SecretStore()
     )
     return MQTTSource(config, context, bus_retry_delay=0.05)
-
-
-@asynccontextmanager
-async def running(
-    source: MQTTSource, emit: Callable[[Event], Awaitable[EmitResult]], *, wait_ready: bool = True
-) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``source`` as a named task for the block (ready first, unless told not to)."""
-    task = asyncio.create_task(source.run(emit), name=f"test-mqtt-{uuid.uuid4().hex[:6]}")
-    try:
-        if wait_ready:
-            await until(lambda: source.ready.is_set() or task.done(), "the source is ready")
-            if task.done():
-                task.result()
-                raise AssertionError("the source returned before it was cancelled")
-        yield task
-    finally:
-        task.cancel()
-        await asyncio.wait({task})
-        if not task.cancelled() and task.exception() is not None:
-            raise AssertionError("the source failed") from task.exception()
 
 
 async def publish(

@@ -8,13 +8,11 @@ Every wait is on a condition with a deadline.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,6 @@ from nats.aio.client import Client as NATSClient
 from nats.aio.client import RawCredentials
 from nats.js.api import ConsumerConfig, StreamConfig
 
-from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources import source as source_registry
 from eventsources.nats import (
@@ -35,7 +32,7 @@ from eventsources.nats import (
     fresh_id,
     stream_position,
 )
-from eventsources.source import EmitResult, SourceContext
+from eventsources.source import SourceContext
 from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.errors import ConfigError
 from herald.core.refs import SecretStore
@@ -47,15 +44,11 @@ from tests.brokers.nats_jwt import (
     nkey_server_config,
     with_bad_signature,
 )
-from tests.eventsources.conftest import Certificate, Collector, until, until_async
+from tests.eventsources.conftest import Certificate, Collector, running, unique, until, until_async
 
 N = 200
 FAST_BACKOFF = {"duration": "20ms", "factor": 2, "steps": 4}
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -98,26 +91,6 @@ def make_source(
         secrets=secrets or SecretStore(),
     )
     return NATSSource(config, context, bus_retry_delay=0.05)
-
-
-@asynccontextmanager
-async def running(
-    source: NATSSource, emit: Callable[[Event], Awaitable[EmitResult]], *, wait_ready: bool = True
-) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``source`` as a named task for the block (ready first, unless told not to)."""
-    task = asyncio.create_task(source.run(emit), name=f"test-nats-{uuid.uuid4().hex[:6]}")
-    try:
-        if wait_ready:
-            await until(lambda: source.ready.is_set() or task.done(), "the source is ready")
-            if task.done():
-                task.result()
-                raise AssertionError("the source returned before it was cancelled")
-        yield task
-    finally:
-        task.cancel()
-        await asyncio.wait({task})
-        if not task.cancelled() and task.exception() is not None:
-            raise AssertionError("the source failed") from task.exception()
 
 
 async def add_stream(client: NATSClient, subjects: list[str]) -> str:
