@@ -418,7 +418,7 @@ def validation_problems(
         if err["type"] != "extra_forbidden":
             loc = [p for p in loc if not (isinstance(p, str) and _TYPE_TAG.match(p))]
         path = format_path(loc)
-        reason = _reason(err, _guess(model, err["loc"]) if model is not None else None)
+        reason = _reason(err, model)
         bucket = merged.setdefault(path, [])
         if reason not in bucket:
             bucket.append(reason)
@@ -452,15 +452,16 @@ _SIMILAR_ENOUGH = 0.75
 """How similar (difflib's ratio, case ignored) a known key must be to be suggested."""
 
 
-def _reason(err: Any, guess: str | None = None) -> str:
+def _reason(err: Any, model: type[BaseModel] | None = None) -> str:
     kind, msg = err["type"], str(err["msg"])
     if kind == "extra_forbidden":
         for prefix in ("Extra inputs are not permitted: ", "Extra inputs are not permitted; "):
             if msg.startswith(prefix):
                 return "unknown field: " + msg[len(prefix) :]
-        if msg == "Extra inputs are not permitted" and guess is not None:
-            return f"unknown field: did you mean {guess!r}?"
         if msg == "Extra inputs are not permitted":
+            guess = _guess(model, err["loc"]) if model is not None else None
+            if guess is not None:
+                return f"unknown field: did you mean {guess!r}?"
             return (
                 "unknown field (not part of the schema; check its spelling and where it is placed)"
             )
