@@ -85,7 +85,7 @@ import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import parse_qs
 
 import orjson
@@ -116,17 +116,19 @@ from eventsources.github_api import (
     reconcile_hook,
 )
 from eventsources.http_server import (
+    JSON_HEADERS,
     HTTPServers,
     RequestRejected,
     WebhookContext,
     check_url,
+    emit_and_answer,
     error_response,
     header_map,
     parse_json,
     read_body,
 )
-from eventsources.source import Emit, EmitResult, SourceContext
-from herald.core.errors import BusError, ConfigError
+from eventsources.source import Emit, SourceContext
+from herald.core.errors import ConfigError
 from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector, SecretStore
 
@@ -395,7 +397,6 @@ MASKED_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
 MASKED = "*** Masked ***"
 
 _DELIVERY_ID = re.compile(r"[!-~]{1,128}")
-_JSON_HEADERS: Final[Mapping[str, str]] = {"Content-Type": "application/json"}
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -498,25 +499,10 @@ class _Intake:
             return error_response(rejected)
         except _Skip as skipped:
             log.debug("%s: delivery %s ignored: %s", self._owner, skipped.answer["id"], skipped)
-            return self._response(body=orjson.dumps(skipped.answer), headers=_JSON_HEADERS)
-        try:
-            result = await self._emit(event)
-        except BusError as e:
-            log.warning("%s: delivery %s not recorded, answered 503: %s", self._owner, event.id, e)
-            return error_response(
-                RequestRejected(503, "failed to record event", {"Retry-After": "1"})
-            )
-        except Exception:
-            log.exception("%s: delivery %s: emit failed, answered 500", self._owner, event.id)
-            return error_response(RequestRejected(500, "failed to record event: internal error"))
-        if result is EmitResult.PUBLISHED:
-            answer: dict[str, object] = {"id": event.id}
-        elif result is EmitResult.DUPLICATE:
-            log.debug("%s: delivery %s arrived again: not published twice", self._owner, event.id)
-            answer = {"id": event.id, "duplicate": True}
-        else:
-            answer = {"id": event.id, "filtered": True}
-        return self._response(body=orjson.dumps(answer), headers=_JSON_HEADERS)
+            return self._response(body=orjson.dumps(skipped.answer), headers=JSON_HEADERS)
+        return await emit_and_answer(
+            self._emit, event, self._response, log, self._owner, "delivery"
+        )
 
     def _wanted(self, event_type: str) -> bool:
         if event_type == "ping":

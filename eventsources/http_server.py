@@ -58,13 +58,17 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, mo
 
 from eventsources.base import INT_OR_STRING, Metadata, Problem, field_error, invalid, metadata_field
 from eventsources.payloads import MAX_BODY_DEPTH, too_deep
-from herald.core.errors import ConfigError, SourceError
+from eventsources.source import EmitResult
+from herald.core.errors import BusError, ConfigError, SourceError
 from herald.core.model import Spec
 from herald.core.refs import SecretKeySelector, SecretStore
 from herald.core.tls import load_cert_chain
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from bus.event import Event
+    from eventsources.source import Emit
 
 DEFAULT_MAX_PAYLOAD_SIZE = 1048576
 """Argo's default body limit: 1 MiB."""
@@ -488,6 +492,43 @@ class RequestRejected(Exception):
         self.status = status
         self.reason = reason
         self.headers = headers
+
+
+JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json"}
+"""Headers of a JSON answer."""
+
+
+async def emit_and_answer(
+    emit: Emit,
+    event: Event,
+    response: type[web.Response],
+    logger: logging.Logger,
+    owner: str,
+    what: str = "event",
+) -> web.Response:
+    """Emit ``event``, then answer the request that brought it.
+
+    200 with ``{"id"}``, flagged ``duplicate`` or ``filtered`` when the bus or
+    the source filter did not take it; 503 with ``Retry-After`` when the bus
+    refused it (the sender retries, nothing is lost); 500 on any other failure.
+    ``what`` names the input in log lines ("event", "delivery").
+    """
+    try:
+        result = await emit(event)
+    except BusError as e:
+        logger.warning("%s: %s %s not recorded, answered 503: %s", owner, what, event.id, e)
+        return error_response(RequestRejected(503, "failed to record event", {"Retry-After": "1"}))
+    except Exception:
+        logger.exception("%s: %s %s: emit failed, answered 500", owner, what, event.id)
+        return error_response(RequestRejected(500, "failed to record event: internal error"))
+    if result is EmitResult.PUBLISHED:
+        answer: dict[str, object] = {"id": event.id}
+    elif result is EmitResult.DUPLICATE:
+        logger.debug("%s: %s %s arrived again: not published twice", owner, what, event.id)
+        answer = {"id": event.id, "duplicate": True}
+    else:
+        answer = {"id": event.id, "filtered": True}
+    return response(body=orjson.dumps(answer), headers=JSON_HEADERS)
 
 
 def error_response(rejected: RequestRejected) -> web.Response:

@@ -56,10 +56,9 @@ import binascii
 import logging
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qs, unquote
 
-import orjson
 from pydantic import model_validator
 
 from bus.event import Event
@@ -70,13 +69,14 @@ from eventsources.http_server import (
     WebhookContext,
     authenticate,
     bearer_token,
+    emit_and_answer,
     error_response,
     header_map,
     parse_json,
     read_body,
 )
-from eventsources.source import Emit, EmitResult, SourceContext
-from herald.core.errors import BusError, ConfigError
+from eventsources.source import Emit, SourceContext
+from herald.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -120,7 +120,6 @@ EVENT_TYPE = "webhook"
 FORM = "application/x-www-form-urlencoded"
 STRUCTURED_CE = "application/cloudevents+json"
 
-_JSON_HEADERS: Final[Mapping[str, str]] = {"Content-Type": "application/json"}
 
 # CloudEvents context attributes: never copied as extensions.
 _CE_CORE = frozenset(
@@ -263,23 +262,7 @@ class _Intake:
         except RequestRejected as rejected:
             log.debug("%s: %d %s", self._owner, rejected.status, rejected.reason)
             return error_response(rejected)
-        try:
-            result = await self._emit(event)
-        except BusError as e:
-            log.warning("%s: event %s not recorded, answered 503: %s", self._owner, event.id, e)
-            return error_response(
-                RequestRejected(503, "failed to record event", {"Retry-After": "1"})
-            )
-        except Exception:
-            log.exception("%s: event %s: emit failed, answered 500", self._owner, event.id)
-            return error_response(RequestRejected(500, "failed to record event: internal error"))
-        if result is EmitResult.PUBLISHED:
-            answer: dict[str, object] = {"id": event.id}
-        elif result is EmitResult.DUPLICATE:
-            answer = {"id": event.id, "duplicate": True}
-        else:
-            answer = {"id": event.id, "filtered": True}
-        return self._response(body=orjson.dumps(answer), headers=_JSON_HEADERS)
+        return await emit_and_answer(self._emit, event, self._response, log, self._owner)
 
     async def _event(self, request: web.BaseRequest) -> Event:
         """The event for ``request``, or RequestRejected (auth, method, body)."""
