@@ -42,7 +42,7 @@ from typing import Any
 import aiomqtt
 
 from bench.cpus import CONSUMER_CPUS, OTHER_CPUS, pin
-from bench.window import Counter, payload, wait_quiet
+from bench.window import Counter, comparison, payload, wait_quiet
 from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources.mqtt import MQTTEventSource, MQTTSource
@@ -224,25 +224,12 @@ async def measure(args: argparse.Namespace) -> tuple[str, list[Result]]:
 
 
 def report(kind: str, results: list[Result], args: argparse.Namespace) -> str:
-    lines = [
+    title = (
         f"MQTT ({kind}) -> MemoryBus: {args.messages} JSON messages of ~{args.size} bytes, "
-        f"best of {args.rounds} rounds",
-        f"{'QoS':<5}{'aiomqtt msg/s':>14}{'herald msg/s':>14}{'ratio':>7}"
-        f"{'aiomqtt CPU us':>16}{'herald CPU us':>15}{'ratio':>7}   received",
-    ]
-    for r in results:
-        ratio = r.herald.rate / r.raw.rate if r.raw.rate else float("nan")
-        cpu_ratio = r.raw.cpu_us / r.herald.cpu_us if r.herald.cpu_us else float("nan")
-        lines.append(
-            f"{r.qos:<5}{r.raw.rate:>14.0f}{r.herald.rate:>14.0f}{ratio:>7.0%}"
-            f"{r.raw.cpu_us:>16.1f}{r.herald.cpu_us:>15.1f}{cpu_ratio:>7.0%}"
-            f"   {r.raw.count}/{r.herald.count}"
-        )
-    lines.append(
-        "ratios: herald msg/s / aiomqtt msg/s; aiomqtt CPU per message / herald's "
-        "(the share of the raw client's rate Herald reaches on one busy core)"
+        f"best of {args.rounds} rounds"
     )
-    return "\n".join(lines)
+    rows: list[tuple[object, Counter, Counter]] = [(r.qos, r.raw, r.herald) for r in results]
+    return comparison(title, "QoS", 5, "aiomqtt", rows)
 
 
 def main() -> None:

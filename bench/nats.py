@@ -44,7 +44,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
 
 from bench.cpus import CONSUMER_CPUS, OTHER_CPUS, pin
-from bench.window import Counter, payload, wait_quiet
+from bench.window import Counter, comparison, payload, wait_quiet
 from bus.event import Event
 from bus.memory import MemoryBus
 from eventsources.nats import NATSEventsSource, NATSSource
@@ -225,25 +225,12 @@ async def measure(args: argparse.Namespace) -> list[Result]:
 
 
 def report(results: list[Result], args: argparse.Namespace) -> str:
-    lines = [
+    title = (
         f"NATS -> MemoryBus: {args.messages} JSON messages of ~{args.size} bytes, "
-        f"best of {args.rounds} rounds",
-        f"{'mode':<11}{'nats-py msg/s':>14}{'herald msg/s':>14}{'ratio':>7}"
-        f"{'nats-py CPU us':>16}{'herald CPU us':>15}{'ratio':>7}   received",
-    ]
-    for r in results:
-        ratio = r.herald.rate / r.raw.rate if r.raw.rate else float("nan")
-        cpu_ratio = r.raw.cpu_us / r.herald.cpu_us if r.herald.cpu_us else float("nan")
-        lines.append(
-            f"{r.mode:<11}{r.raw.rate:>14.0f}{r.herald.rate:>14.0f}{ratio:>7.0%}"
-            f"{r.raw.cpu_us:>16.1f}{r.herald.cpu_us:>15.1f}{cpu_ratio:>7.0%}"
-            f"   {r.raw.count}/{r.herald.count}"
-        )
-    lines.append(
-        "ratios: herald msg/s / nats-py msg/s; nats-py CPU per message / herald's "
-        "(the share of the raw client's rate Herald reaches on one busy core)"
+        f"best of {args.rounds} rounds"
     )
-    return "\n".join(lines)
+    rows: list[tuple[object, Counter, Counter]] = [(r.mode, r.raw, r.herald) for r in results]
+    return comparison(title, "mode", 11, "nats-py", rows)
 
 
 def main() -> None:

@@ -75,3 +75,27 @@ async def wait_quiet(counter: Counter, publisher: subprocess.Popen[bytes] | None
         finished = publisher is None or publisher.poll() is not None
         if finished and time.monotonic() - idle_since > 1.0:
             return
+
+
+def comparison(
+    title: str, column: str, width: int, client: str, rows: list[tuple[object, Counter, Counter]]
+) -> str:
+    """The report table: per row (label, raw client's window, Herald's), rates and ratios."""
+    lines = [
+        title,
+        f"{column:<{width}}{client + ' msg/s':>14}{'herald msg/s':>14}{'ratio':>7}"
+        f"{client + ' CPU us':>16}{'herald CPU us':>15}{'ratio':>7}   received",
+    ]
+    for label, raw, herald in rows:
+        ratio = herald.rate / raw.rate if raw.rate else float("nan")
+        cpu_ratio = raw.cpu_us / herald.cpu_us if herald.cpu_us else float("nan")
+        lines.append(
+            f"{label!s:<{width}}{raw.rate:>14.0f}{herald.rate:>14.0f}{ratio:>7.0%}"
+            f"{raw.cpu_us:>16.1f}{herald.cpu_us:>15.1f}{cpu_ratio:>7.0%}"
+            f"   {raw.count}/{herald.count}"
+        )
+    lines.append(
+        f"ratios: herald msg/s / {client} msg/s; {client} CPU per message / herald's "
+        "(the share of the raw client's rate Herald reaches on one busy core)"
+    )
+    return "\n".join(lines)
