@@ -72,7 +72,6 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
-from types import ModuleType
 from typing import Annotated, Any, Literal, Self, TypeAlias
 
 import yaml
@@ -98,7 +97,7 @@ from eventsources.payloads import TRACEPARENT, BadInput, json_body
 from eventsources.source import Emit, SourceContext
 from herald.core.backoff import Backoff, reconnect_delays
 from herald.core.errors import BusError, ConfigError
-from herald.core.kafka_client import client_options, login_refusal, refusal
+from herald.core.kafka_client import client_options, login_refusal, refusal, require_aiokafka
 from herald.core.model import Spec
 from herald.core.tls import BasicAuth, SASLConfig, TLSConfig
 
@@ -290,18 +289,6 @@ COMMIT_TIMEOUT = 10.0
 _POLL_MS = 500
 
 
-def require_aiokafka() -> ModuleType:
-    """The aiokafka module; an ImportError naming the extra when it is missing."""
-    try:
-        import aiokafka  # type: ignore[import-untyped]
-    except ImportError as e:
-        raise ImportError(
-            "the kafka source needs the aiokafka client: pip install 'herald[kafka]'"
-        ) from e
-    module: ModuleType = aiokafka
-    return module
-
-
 async def stop_client(client: Any, owner: str) -> None:
     """Stop an aiokafka consumer; a cancellation that is not the caller's does not escape.
 
@@ -453,7 +440,7 @@ class KafkaSource:
         consumer_options: Mapping[str, Any] | None = None,
         probe_interval: float = PROBE_INTERVAL,
     ) -> None:
-        self._kafka = require_aiokafka()
+        self._kafka = require_aiokafka("source")
         owner = f"{context.event_source}/{context.event_name}"
         if config.schema_registry is not None:
             raise ConfigError(

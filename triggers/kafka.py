@@ -73,7 +73,7 @@ from herald.core.errors import (
     SecretError,
     TemporaryTriggerError,
 )
-from herald.core.kafka_client import client_options, login_refusal, refusal
+from herald.core.kafka_client import client_options, login_refusal, refusal, require_aiokafka
 from herald.core.model import Spec
 from herald.core.tls import BasicAuth, SASLConfig, TLSConfig
 from triggers.base import TriggerContext
@@ -172,17 +172,6 @@ _ACKS_OPTION: dict[int | None, int | str] = {None: "all", -1: "all", 0: 0, 1: 1}
 _LOG = logging.getLogger("herald.trigger.kafka")
 
 
-def _aiokafka() -> ModuleType:
-    try:
-        import aiokafka  # type: ignore[import-untyped]
-    except ImportError as e:
-        raise ImportError(
-            "the kafka trigger needs the aiokafka client: pip install 'herald[kafka]'"
-        ) from e
-    module: ModuleType = aiokafka
-    return module
-
-
 def _compression(kafka: ModuleType) -> str:
     """Snappy (Argo's codec) when a snappy codec is installed, else gzip."""
     return "snappy" if kafka.codec.has_snappy() else "gzip"
@@ -202,7 +191,7 @@ class KafkaTriggerRunner:
         *,
         producer_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self._kafka = _aiokafka()
+        self._kafka = require_aiokafka("trigger")
         self._context = context
         self._name = f"{context.sensor}/{context.trigger}"
         if spec.schema_registry is not None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 from herald.core.errors import ConfigError, SecretError
@@ -52,6 +53,21 @@ _PROTOCOL = {
     (True, True): "SASL_SSL",
 }
 """aiokafka's ``security_protocol`` for (TLS set, SASL set)."""
+
+
+def require_aiokafka(user: str) -> ModuleType:
+    """The aiokafka module; an ImportError naming the extra when it is missing.
+
+    ``user`` names who needs it in the message ("source", "trigger").
+    """
+    try:
+        import aiokafka  # type: ignore[import-untyped]
+    except ImportError as e:
+        raise ImportError(
+            f"the kafka {user} needs the aiokafka client: pip install 'herald[kafka]'"
+        ) from e
+    module: ModuleType = aiokafka
+    return module
 
 
 def client_options(
@@ -103,7 +119,7 @@ def refusal(
     about them (a broker that is down, a timeout). ``options`` are the
     :func:`client_options` the connection was made with.
     """
-    from aiokafka import errors  # type: ignore[import-untyped]
+    from aiokafka import errors
 
     mechanism = options.get("sasl_mechanism")
     user = options.get("sasl_plain_username")
